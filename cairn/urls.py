@@ -1,0 +1,26 @@
+from django.contrib import admin
+from django.urls import include, path
+from django.views.generic import RedirectView
+from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
+from rest_framework.routers import DefaultRouter
+
+from roadmap import api as roadmap_api
+
+router = DefaultRouter()
+router.register("programs", roadmap_api.ProgramViewSet, basename="program")
+router.register("phases", roadmap_api.PhaseViewSet, basename="phase")
+router.register("sections", roadmap_api.SectionViewSet, basename="section")
+router.register("items", roadmap_api.ChecklistItemViewSet, basename="item")
+router.register("memberships", roadmap_api.MembershipViewSet, basename="membership")
+
+admin.site.site_header = "Cairn"
+admin.site.site_title = "Cairn"
+admin.site.index_title = "Programs, roadmaps and evidence"
+
+urlpatterns = [
+    path("", RedirectView.as_view(pattern_name="admin:index", permanent=False)),
+    path("admin/", admin.site.urls),
+    path("api/v1/", include(router.urls)),
+    path("api/schema/", SpectacularAPIView.as_view(), name="schema"),
+    path("api/docs/", SpectacularSwaggerView.as_view(url_name="schema"), name="api-docs"),
+]

@@ -1,0 +1,267 @@
+"""REST endpoints for the roadmap. Querysets are scoped with `for_user`; writes go through services."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import django_filters
+from django.conf import settings
+from django.db import transaction
+from django.db.models import QuerySet
+from django.utils import timezone
+from drf_spectacular.utils import extend_schema, inline_serializer
+from rest_framework import mixins, serializers, status, viewsets
+from rest_framework.decorators import action
+from rest_framework.request import Request
+from rest_framework.response import Response
+
+from roadmap import selectors, services
+from roadmap.models import ChecklistItem, Phase, Program, ProgramMembership, Section
+from roadmap.serializers import (
+    BulkStatusSerializer,
+    ChecklistItemSerializer,
+    MembershipSerializer,
+    PhaseSerializer,
+    ProgramSerializer,
+    SectionSerializer,
+)
+from roadmap.tasks import items_set_status
+
+
+class RollupListMixin:
+    """Lists compute their roll-ups for the page being returned, in a fixed number of queries."""
+
+    def rollup_context(self, objects: list[Any]) -> dict[str, Any]:
+        return {}
+
+    def list(self, request: Request, *args: Any, **kwargs: Any) -> Response:
+        queryset = self.filter_queryset(self.get_queryset())
+        page = self.paginate_queryset(queryset)
+        objects = list(page if page is not None else queryset)
+        context = {**self.get_serializer_context(), **self.rollup_context(objects)}
+        data = self.get_serializer_class()(objects, many=True, context=context).data
+        return self.get_paginated_response(data) if page is not None else Response(data)
+
+    def retrieve(self, request: Request, *args: Any, **kwargs: Any) -> Response:
+        instance = self.get_object()
+        context = {**self.get_serializer_context(), **self.rollup_context([instance])}
+        return Response(self.get_serializer_class()(instance, context=context).data)
+
+
+class ProgramViewSet(
+    RollupListMixin,
+    mixins.ListModelMixin,
+    mixins.RetrieveModelMixin,
+    mixins.CreateModelMixin,
+    mixins.UpdateModelMixin,
+    viewsets.GenericViewSet,
+):
+    serializer_class = ProgramSerializer
+    lookup_field = "key"
+    filterset_fields = ["status"]
+    search_fields = ["key", "title", "summary"]
+    ordering_fields = ["key", "title", "start_date", "status"]
+
+    def get_queryset(self) -> QuerySet[Program]:
+        return Program.objects.for_user(self.request.user).order_by("title")
+
+    def rollup_context(self, objects: list[Program]) -> dict[str, Any]:
+        return {"progress": selectors.program_progress(objects)}
+
+    def perform_create(self, serializer: serializers.BaseSerializer) -> None:
+        serializer.instance = services.program_create(by=self.request.user, **serializer.validated_data)
+
+    def perform_update(self, serializer: serializers.BaseSerializer) -> None:
+        serializer.instance = services.program_update(
+            program=serializer.instance, by=self.request.user, data=serializer.validated_data
+        )
+
+
+class ProgramScopedFilterSet(django_filters.FilterSet):
+    program = django_filters.CharFilter(field_name="program__key", help_text="Program key.")
+
+
+class PhaseFilterSet(ProgramScopedFilterSet):
+    class Meta:
+        model = Phase
+        fields = ["code"]
+
+
+class PhaseViewSet(
+    RollupListMixin,
+    mixins.ListModelMixin,
+    mixins.RetrieveModelMixin,
+    mixins.CreateModelMixin,
+    mixins.UpdateModelMixin,
+    viewsets.GenericViewSet,
+):
+    serializer_class = PhaseSerializer
+    filterset_class = PhaseFilterSet
+    ordering_fields = ["order", "code", "start_month"]
+
+    def get_queryset(self) -> QuerySet[Phase]:
+        programs = Program.objects.for_user(self.request.user)
+        return (
+            Phase.objects.filter(program__in=programs)
+            .select_related("program")
+            .order_by("program_id", "order")
+        )
+
+    def rollup_context(self, objects: list[Phase]) -> dict[str, Any]:
+        return {"health": selectors.phase_health(objects)}
+
+    def perform_create(self, serializer: serializers.BaseSerializer) -> None:
+        serializer.instance = services.phase_save(
+            phase=Phase(**serializer.validated_data), by=self.request.user
+        )
+
+    def perform_update(self, serializer: serializers.BaseSerializer) -> None:
+        phase = serializer.instance
+        for field, value in serializer.validated_data.items():
+            setattr(phase, field, value)
+        serializer.instance = services.phase_save(phase=phase, by=self.request.user)
+
+
+class SectionFilterSet(ProgramScopedFilterSet):
+    class Meta:
+        model = Section
+        fields = ["parent", "phase", "is_capability_area"]
+
+
+class SectionViewSet(
+    RollupListMixin,
+    mixins.ListModelMixin,
+    mixins.RetrieveModelMixin,
+    mixins.CreateModelMixin,
+    mixins.UpdateModelMixin,
+    viewsets.GenericViewSet,
+):
+    serializer_class = SectionSerializer
+    filterset_class = SectionFilterSet
+    search_fields = ["title"]
+    ordering_fields = ["order", "title"]
+
+    def get_queryset(self) -> QuerySet[Section]:
+        programs = Program.objects.for_user(self.request.user)
+        return Section.objects.filter(program__in=programs).order_by("program_id", "order", "id")
+
+    def rollup_context(self, objects: list[Section]) -> dict[str, Any]:
+        paths: dict[int, str] = {}
+        for program_id in {s.program_id for s in objects}:
+            paths.update(selectors.section_paths(program_id))
+        return {"progress": selectors.section_progress(objects), "paths": paths}
+
+    def perform_create(self, serializer: serializers.BaseSerializer) -> None:
+        serializer.instance = services.section_save(
+            section=Section(**serializer.validated_data), by=self.request.user
+        )
+
+    def perform_update(self, serializer: serializers.BaseSerializer) -> None:
+        section = serializer.instance
+        for field, value in serializer.validated_data.items():
+            setattr(section, field, value)
+        serializer.instance = services.section_save(section=section, by=self.request.user)
+
+
+class ChecklistItemFilterSet(ProgramScopedFilterSet):
+    owner = django_filters.CharFilter(field_name="owner__username", help_text="Owner's username.")
+    overdue = django_filters.BooleanFilter(method="filter_overdue", help_text="Past due and not done.")
+    archived = django_filters.BooleanFilter(
+        method="filter_archived", help_text="true: only archived items; false (default): only current ones."
+    )
+
+    class Meta:
+        model = ChecklistItem
+        fields = ["phase", "section", "status", "kind", "level", "blocking"]
+
+    def filter_overdue(self, queryset: QuerySet[ChecklistItem], name: str, value: bool | None) -> QuerySet:
+        if value is None:
+            return queryset
+        overdue = queryset.overdue(timezone.localdate())
+        return overdue if value else queryset.exclude(pk__in=overdue.values("pk"))
+
+    def filter_archived(self, queryset: QuerySet[ChecklistItem], name: str, value: bool | None) -> QuerySet:
+        return queryset.filter(archived_at__isnull=not value)
+
+    @property
+    def qs(self) -> QuerySet[ChecklistItem]:
+        queryset = super().qs
+        if self.form.cleaned_data.get("archived") is None:
+            queryset = queryset.filter(archived_at__isnull=True)
+        return queryset
+
+
+class ChecklistItemViewSet(
+    mixins.ListModelMixin,
+    mixins.RetrieveModelMixin,
+    mixins.CreateModelMixin,
+    mixins.UpdateModelMixin,
+    viewsets.GenericViewSet,
+):
+    """Checklist items. Items are never deleted: a removed line is archived by the next import."""
+
+    serializer_class = ChecklistItemSerializer
+    filterset_class = ChecklistItemFilterSet
+    search_fields = ["key", "ref", "title", "description"]
+    ordering_fields = ["due_date", "status", "weight", "level", "key", "ref", "updated_at"]
+
+    def get_queryset(self) -> QuerySet[ChecklistItem]:
+        return (
+            ChecklistItem.objects.for_user(self.request.user)
+            .select_related("program", "phase", "owner")
+            .order_by("program_id", "order", "id")
+        )
+
+    def perform_create(self, serializer: serializers.BaseSerializer) -> None:
+        data = dict(serializer.validated_data)
+        serializer.instance = services.checklist_item_create(by=self.request.user, **data)
+
+    def perform_update(self, serializer: serializers.BaseSerializer) -> None:
+        serializer.instance = services.checklist_item_update(
+            item=serializer.instance, by=self.request.user, data=serializer.validated_data
+        )
+
+    @extend_schema(
+        request=BulkStatusSerializer,
+        responses={
+            200: inline_serializer("BulkStatusDone", {"changed": serializers.IntegerField()}),
+            202: inline_serializer("BulkStatusQueued", {"queued": serializers.IntegerField()}),
+        },
+    )
+    @action(detail=False, methods=["post"], url_path="bulk-status")
+    def bulk_status(self, request: Request) -> Response:
+        """Set the status of many items at once; all or nothing. Large selections run in the background."""
+        payload = BulkStatusSerializer(data=request.data)
+        payload.is_valid(raise_exception=True)
+        ids = sorted(set(payload.validated_data["ids"]))
+        visible = set(self.get_queryset().filter(pk__in=ids).values_list("pk", flat=True))
+        unknown = [pk for pk in ids if pk not in visible]
+        if unknown:
+            return Response({"ids": [f"No checklist item with id {pk}." for pk in unknown[:20]]}, status=400)
+        arguments = {
+            "status": payload.validated_data["status"],
+            "reason": payload.validated_data["reason"],
+        }
+        if len(ids) > settings.CAIRN_BULK_INLINE_LIMIT:
+            # Refuse now rather than fail later in the worker where nobody sees the error.
+            services.checklist_items_assert_status_changeable(item_ids=ids, by=request.user)
+            transaction.on_commit(
+                lambda: items_set_status.delay(item_ids=ids, user_id=request.user.pk, **arguments)
+            )
+            return Response({"queued": len(ids)}, status=status.HTTP_202_ACCEPTED)
+        changed = services.checklist_items_set_status(item_ids=ids, by=request.user, **arguments)
+        return Response({"changed": changed})
+
+
+class MembershipFilterSet(ProgramScopedFilterSet):
+    class Meta:
+        model = ProgramMembership
+        fields = ["role"]
+
+
+class MembershipViewSet(viewsets.ReadOnlyModelViewSet):
+    serializer_class = MembershipSerializer
+    filterset_class = MembershipFilterSet
+
+    def get_queryset(self) -> QuerySet[ProgramMembership]:
+        return ProgramMembership.objects.for_user(self.request.user).select_related("program", "user")

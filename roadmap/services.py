@@ -1,0 +1,208 @@
+"""Use cases that change the roadmap. Admin, API, CLI and Celery all call these, so they behave the same."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from typing import TYPE_CHECKING, Any
+
+from django.contrib.auth.models import Group
+from django.core.exceptions import PermissionDenied, ValidationError
+from django.db import transaction
+
+from roadmap import access, roles
+from roadmap.keys import item_key
+from roadmap.models import ChecklistItem, Phase, Program, ProgramMembership, Role, Section
+from roadmap.selectors import section_paths
+
+if TYPE_CHECKING:
+    from roadmap.models import AnyUser
+
+
+def _save_with_history(instance: Any, *, by: AnyUser | None, reason: str = "") -> None:
+    """Save through the model so django-simple-history records who changed what (also from CLI and Celery)."""
+    instance._history_user = by if by is not None and by.is_authenticated else None
+    if reason:
+        instance._change_reason = reason
+    instance.full_clean()
+    instance.save()
+
+
+@transaction.atomic
+def program_create(*, by: AnyUser, key: str, title: str, **fields: Any) -> Program:
+    """Create a program; its creator becomes its first manager."""
+    if not (by.is_superuser or by.has_perm("roadmap.add_program")):
+        raise PermissionDenied("You may not create programs.")
+    program = Program(key=key, title=title, **fields)
+    _save_with_history(program, by=by)
+    _membership_grant(ProgramMembership(user=by, program=program, role=Role.MANAGER), by=by)
+    return program
+
+
+@transaction.atomic
+def program_update(*, program: Program, by: AnyUser, data: Mapping[str, Any]) -> Program:
+    if not access.can_manage_program(by, program.pk):
+        raise PermissionDenied("Only the program's managers may change it.")
+    for field, value in data.items():
+        setattr(program, field, value)
+    _save_with_history(program, by=by)
+    return program
+
+
+def _check_item_fields(
+    by: AnyUser, item: ChecklistItem, fields: Iterable[str], roles: dict[int, str]
+) -> None:
+    allowed = access.item_fields_changeable(by, item, roles)
+    if allowed is None:
+        return
+    if not allowed:
+        raise PermissionDenied(f"You may not change item {item.key}.")
+    refused = sorted(set(fields) - allowed)
+    if refused:
+        raise PermissionDenied(
+            f"As a contributor you may change only {', '.join(sorted(allowed))} of your items, not {', '.join(refused)}."
+        )
+
+
+@transaction.atomic
+def checklist_item_update(
+    *, item: ChecklistItem, by: AnyUser, data: Mapping[str, Any], reason: str = ""
+) -> ChecklistItem:
+    """Change fields of one item; a status change goes through `ChecklistItem.set_status`.
+
+    `data` holds only the fields the caller means to change. Raises PermissionDenied when the user may not
+    change one of them and ValidationError when the result would break an invariant.
+    """
+    changes = dict(data)
+    roles = access.roles_by_program(by, [item.program_id])
+    changed_fields = [name for name, value in changes.items() if getattr(item, name, object()) != value]
+    _check_item_fields(by, item, changed_fields, roles)
+
+    if "owner" in changed_fields:
+        _check_owner_is_member(item.program, changes["owner"])
+    status = changes.pop("status", item.status)
+    status_reason = changes.pop("status_reason", item.status_reason if status == item.status else "")
+    for field, value in changes.items():
+        setattr(item, field, value)
+    if status != item.status or status_reason != item.status_reason:
+        item.set_status(status, by=by, reason=status_reason)
+    _save_with_history(item, by=by, reason=reason)
+    return item
+
+
+@transaction.atomic
+def checklist_items_set_status(*, item_ids: Iterable[int], status: str, by: AnyUser, reason: str = "") -> int:
+    """Set the status of many items as one change: all of them, or none when any is refused.
+
+    Each item is saved through the model so every one gets its own history record.
+    Returns how many items changed (items already in that status with that reason are left alone).
+    """
+    ids = sorted(set(item_ids))
+    items = list(
+        ChecklistItem.objects.select_for_update().filter(pk__in=ids).select_related("program").order_by("pk")
+    )
+    missing = set(ids) - {item.pk for item in items}
+    if missing:
+        raise ValidationError(f"No checklist items with id {', '.join(map(str, sorted(missing)))}.")
+    if status in ChecklistItem.STATUSES_NEEDING_REASON and not (reason or "").strip():
+        raise ValidationError({"status_reason": f"A reason is required to mark items {status}."})
+    _assert_status_changeable(items, by)
+    changed = 0
+    for item in items:
+        if item.status == status and item.status_reason == (reason or "").strip():
+            continue
+        item.set_status(status, by=by, reason=reason)
+        _save_with_history(item, by=by, reason=f"Bulk status change to {status}")
+        changed += 1
+    return changed
+
+
+def _assert_status_changeable(items: list[ChecklistItem], by: AnyUser) -> None:
+    roles = access.roles_by_program(by, {item.program_id for item in items})
+    for item in items:
+        _check_item_fields(by, item, ["status", "status_reason"], roles)
+
+
+def checklist_items_assert_status_changeable(*, item_ids: Iterable[int], by: AnyUser) -> None:
+    """Raise PermissionDenied unless `by` may set the status of every one of the items."""
+    _assert_status_changeable(list(ChecklistItem.objects.filter(pk__in=list(item_ids))), by)
+
+
+@transaction.atomic
+def section_save(*, section: Section, by: AnyUser) -> Section:
+    if not access.can_manage_program(by, section.program_id):
+        raise PermissionDenied("Only the program's managers may change its sections.")
+    _save_with_history(section, by=by)
+    return section
+
+
+def _check_owner_is_member(program: Program, owner: AnyUser | None) -> None:
+    if owner is None:
+        return
+    if not ProgramMembership.objects.filter(program=program, user=owner).exists():
+        raise ValidationError(
+            {"owner": f"{owner} is not a member of {program.key}; add them to the program first."}
+        )
+
+
+def _phase_of(section: Section) -> int | None:
+    """The phase a section belongs to: its own or its nearest ancestor's."""
+    cursor: Section | None = section
+    while cursor is not None:
+        if cursor.phase_id:
+            return cursor.phase_id
+        cursor = cursor.parent
+    return None
+
+
+@transaction.atomic
+def checklist_item_create(
+    *, by: AnyUser, program: Program, section: Section, title: str, key: str = "", **fields: Any
+) -> ChecklistItem:
+    """Add an item to a program; without a key it gets the stable key of (section path, title)."""
+    if not access.can_manage_program(by, program.pk):
+        raise PermissionDenied("Only the program's managers may add items.")
+    if section.program_id != program.pk:
+        raise ValidationError({"section": "The section belongs to another program."})
+    _check_owner_is_member(program, fields.get("owner"))
+    status = fields.pop("status", ChecklistItem.Status.NOT_STARTED)
+    status_reason = fields.pop("status_reason", "")
+    item = ChecklistItem(
+        program=program,
+        section=section,
+        phase_id=fields.pop("phase_id", None) or _phase_of(section),
+        key=key or item_key(section_paths(program.pk)[section.pk], title),
+        title=title,
+        **fields,
+    )
+    item.set_status(status, by=by, reason=status_reason)
+    _save_with_history(item, by=by, reason="Created")
+    return item
+
+
+@transaction.atomic
+def phase_save(*, phase: Phase, by: AnyUser) -> Phase:
+    if not access.can_manage_program(by, phase.program_id):
+        raise PermissionDenied("Only the program's managers may change its phases.")
+    _save_with_history(phase, by=by)
+    return phase
+
+
+@transaction.atomic
+def membership_save(*, membership: ProgramMembership, by: AnyUser | None) -> ProgramMembership:
+    """Give a user a role in a program, with the group (model permissions) and admin access the role needs.
+
+    `by=None` is the system itself (demo loader, imports run by an operator).
+    """
+    if by is not None and not access.can_manage_program(by, membership.program_id):
+        raise PermissionDenied("Only the program's managers may change its members.")
+    return _membership_grant(membership, by=by)
+
+
+def _membership_grant(membership: ProgramMembership, *, by: AnyUser | None) -> ProgramMembership:
+    _save_with_history(membership, by=by)
+    user = membership.user
+    user.groups.add(Group.objects.get_or_create(name=roles.GROUP_NAMES[Role(membership.role)])[0])
+    if membership.role in roles.STAFF_ROLES and not user.is_staff:
+        user.is_staff = True
+        user.save(update_fields=["is_staff"])
+    return membership
