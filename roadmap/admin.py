@@ -365,8 +365,17 @@ class ChecklistItemAdmin(ProgramScopedAdmin):
     def get_changelist_form(self, request: HttpRequest, **kwargs: Any) -> type[forms.ModelForm]:
         base = super().get_changelist_form(request, **kwargs)
         user = request.user
+        # Each row renders an owner select; load its choices once per page instead of once per row.
+        owner_choices: list[tuple[Any, str]] = []
 
         class ChangelistItemForm(base):  # type: ignore[misc, valid-type]
+            def __init__(self, *args: Any, **kwargs: Any) -> None:
+                super().__init__(*args, **kwargs)
+                if "owner" in self.fields:
+                    if not owner_choices:
+                        owner_choices.extend(self.fields["owner"].choices)
+                    self.fields["owner"].choices = owner_choices
+
             def clean(self) -> dict[str, Any]:
                 cleaned = super().clean()
                 if self.instance.pk and self.has_changed():

@@ -143,7 +143,11 @@ class SectionViewSet(
 
     def get_queryset(self) -> QuerySet[Section]:
         programs = Program.objects.for_user(self.request.user)
-        return Section.objects.filter(program__in=programs).order_by("program_id", "order", "id")
+        return (
+            Section.objects.filter(program__in=programs)
+            .select_related("program")
+            .order_by("program_id", "order", "id")
+        )
 
     def rollup_context(self, objects: list[Section]) -> dict[str, Any]:
         paths: dict[int, str] = {}

@@ -89,26 +89,26 @@ def _totals_by(scope: dict[str, object], group_field: str, today: date) -> dict[
         .values(group_field)
         .order_by()
         .annotate(
-            count=Count("id"),
-            done=Count("id", filter=Q(status=Status.DONE)),
-            weight=Sum("weight"),
-            weight_done=Sum("weight", filter=Q(status=Status.DONE)),
-            weight_in_progress=Sum("weight", filter=Q(status=Status.IN_PROGRESS)),
-            blocked=Count("id", filter=Q(status=Status.BLOCKED)),
-            overdue=Count("id", filter=overdue),
-            overdue_blocking=Count("id", filter=overdue & Q(blocking=True)),
+            n_all=Count("id"),
+            n_done=Count("id", filter=Q(status=Status.DONE)),
+            w_all=Sum("weight"),
+            w_done=Sum("weight", filter=Q(status=Status.DONE)),
+            w_in_progress=Sum("weight", filter=Q(status=Status.IN_PROGRESS)),
+            n_blocked=Count("id", filter=Q(status=Status.BLOCKED)),
+            n_overdue=Count("id", filter=overdue),
+            n_overdue_blocking=Count("id", filter=overdue & Q(blocking=True)),
         )
     )
     return {
         row[group_field]: Totals(
-            count=row["count"],
-            done=row["done"],
-            weight=row["weight"] or ZERO,
-            weight_done=row["weight_done"] or ZERO,
-            weight_in_progress=row["weight_in_progress"] or ZERO,
-            blocked=row["blocked"],
-            overdue=row["overdue"],
-            overdue_blocking=row["overdue_blocking"],
+            count=row["n_all"],
+            done=row["n_done"],
+            weight=row["w_all"] or ZERO,
+            weight_done=row["w_done"] or ZERO,
+            weight_in_progress=row["w_in_progress"] or ZERO,
+            blocked=row["n_blocked"],
+            overdue=row["n_overdue"],
+            overdue_blocking=row["n_overdue_blocking"],
         )
         for row in rows
     }

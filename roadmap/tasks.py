@@ -8,7 +8,7 @@ from django.contrib.auth import get_user_model
 from roadmap import services
 
 
-@shared_task(queue="default", soft_time_limit=240, time_limit=300)
+@shared_task(soft_time_limit=240, time_limit=300)  # queue: see CELERY_TASK_ROUTES
 def items_set_status(*, item_ids: list[int], status: str, reason: str, user_id: int) -> int:
     """Bulk status change too large for a request. Idempotent: a second run finds nothing left to change."""
     user = get_user_model().objects.get(pk=user_id)
