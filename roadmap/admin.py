@@ -6,11 +6,12 @@ from typing import Any
 
 from django import forms
 from django.contrib import admin, messages
+from django.contrib.admin.utils import unquote
 from django.contrib.admin.views.main import ChangeList
 from django.contrib.auth import get_user_model
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.db.models import Model, QuerySet
-from django.http import HttpRequest, HttpResponse
+from django.http import Http404, HttpRequest, HttpResponse
 from django.template.response import TemplateResponse
 from django.utils import timezone
 from django.utils.html import format_html
@@ -55,7 +56,29 @@ class RollupChangeList(ChangeList):
         self.model_admin.attach_rollups(list(self.result_list))
 
 
-class ProgramScopedAdmin(SimpleHistoryAdmin):
+class ScopedHistoryAdmin(SimpleHistoryAdmin):
+    """History pages only for objects the user can see.
+
+    django-simple-history falls back to the latest historical record when the object is outside
+    `get_queryset`, which would show other programs' history; here such an object does not exist.
+    """
+
+    def _require_visible(self, request: HttpRequest, object_id: str) -> None:
+        if not self.get_queryset(request).filter(pk=unquote(object_id)).exists():
+            raise Http404("No such object.")
+
+    def history_view(self, request: HttpRequest, object_id: str, extra_context: Any = None) -> HttpResponse:
+        self._require_visible(request, object_id)
+        return super().history_view(request, object_id, extra_context)
+
+    def history_form_view(
+        self, request: HttpRequest, object_id: str, version_id: str, extra_context: Any = None
+    ) -> HttpResponse:
+        self._require_visible(request, object_id)
+        return super().history_form_view(request, object_id, version_id, extra_context)
+
+
+class ProgramScopedAdmin(ScopedHistoryAdmin):
     """Base for models that belong to a program: rows of other programs do not exist for the user."""
 
     def get_queryset(self, request: HttpRequest) -> QuerySet:
@@ -128,7 +151,7 @@ class MembershipInline(admin.TabularInline):
 
 
 @admin.register(Program)
-class ProgramAdmin(SimpleHistoryAdmin):
+class ProgramAdmin(ScopedHistoryAdmin):
     list_display = ["title", "key", "status", "start_date", "progress_column"]
     list_filter = ["status"]
     search_fields = ["key", "title", "summary"]

@@ -11,6 +11,14 @@ from roadmap.models import ChecklistItem, Phase, Program, ProgramMembership, Sec
 from roadmap.selectors import PhaseHealth, Progress
 
 
+def _program_fixed_on_update(
+    serializer: serializers.Serializer, fields: dict[str, serializers.Field]
+) -> None:
+    """Rows never move between programs: permissions, keys and history are per program."""
+    if serializer.instance is not None and not isinstance(serializer.instance, list | tuple):
+        fields["program"].read_only = True
+
+
 def progress_data(progress: Progress | None) -> dict[str, Any] | None:
     if progress is None:
         return None
@@ -62,6 +70,7 @@ class PhaseSerializer(serializers.ModelSerializer):
         request = self.context.get("request")
         if request is not None:
             fields["program"].queryset = Program.objects.for_user(request.user)
+        _program_fixed_on_update(self, fields)
         return fields
 
     def get_health(self, phase: Phase) -> dict[str, Any] | None:
@@ -101,6 +110,7 @@ class SectionSerializer(serializers.ModelSerializer):
             fields["phase"].queryset = Phase.objects.filter(
                 program__in=Program.objects.for_user(request.user)
             )
+        _program_fixed_on_update(self, fields)
         return fields
 
     def get_path(self, section: Section) -> str:
@@ -136,10 +146,9 @@ class ChecklistItemSerializer(serializers.ModelSerializer):
             visible = Program.objects.for_user(request.user)
             fields["program"].queryset = visible
             fields["section"].queryset = Section.objects.filter(program__in=visible)
+        _program_fixed_on_update(self, fields)
         if self.instance is not None and not isinstance(self.instance, list | tuple):
-            # An item never moves between programs; its key is its identity across re-imports.
-            fields["program"].read_only = True
-            fields["key"].read_only = True
+            fields["key"].read_only = True  # an item's key is its identity across re-imports
         return fields
 
     def validate(self, attrs: dict[str, Any]) -> dict[str, Any]:

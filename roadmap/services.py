@@ -129,8 +129,7 @@ def checklist_items_assert_status_changeable(*, item_ids: Iterable[int], by: Any
 
 @transaction.atomic
 def section_save(*, section: Section, by: AnyUser) -> Section:
-    if not access.can_manage_program(by, section.program_id):
-        raise PermissionDenied("Only the program's managers may change its sections.")
+    _check_manages_program_of(section, by, "section")
     _save_with_history(section, by=by)
     return section
 
@@ -179,10 +178,20 @@ def checklist_item_create(
     return item
 
 
+def _check_manages_program_of(instance: Phase | Section, by: AnyUser, what: str) -> None:
+    """The user must manage the program the row belongs to, and, for an existing row, the one it belonged to."""
+    program_ids = {instance.program_id}
+    if instance.pk is not None:
+        program_ids.add(type(instance).objects.values_list("program_id", flat=True).get(pk=instance.pk))
+    if not all(access.can_manage_program(by, program_id) for program_id in program_ids):
+        raise PermissionDenied(f"Only the program's managers may change its {what}s.")
+    if len(program_ids) > 1:
+        raise ValidationError({"program": f"A {what} cannot move to another program."})
+
+
 @transaction.atomic
 def phase_save(*, phase: Phase, by: AnyUser) -> Phase:
-    if not access.can_manage_program(by, phase.program_id):
-        raise PermissionDenied("Only the program's managers may change its phases.")
+    _check_manages_program_of(phase, by, "phase")
     _save_with_history(phase, by=by)
     return phase
 

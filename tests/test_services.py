@@ -138,3 +138,14 @@ def test_only_managers_add_members(team):
             membership=ProgramMembership(user=UserFactory(), program=team.program, role="manager"),
             by=team.contributor,
         )
+
+
+def test_a_manager_of_both_programs_still_cannot_move_a_phase_between_them(team):
+    services.membership_save(
+        membership=ProgramMembership(user=team.manager, program=team.other_program, role="manager"), by=None
+    )
+    team.phase.program = team.other_program
+    with pytest.raises(ValidationError, match="cannot move to another program"):
+        services.phase_save(phase=team.phase, by=team.manager)
+    team.phase.refresh_from_db()
+    assert team.phase.program == team.program
