@@ -74,3 +74,23 @@ def test_celery_is_eager_without_a_broker_and_acknowledges_late(settings):
     assert app.conf.task_reject_on_worker_lost is True
     assert {queue.name for queue in app.conf.task_queues} == {"default", "evidence", "reports"}
     assert app.conf.task_soft_time_limit < app.conf.task_time_limit
+
+
+def test_manage_py_works_from_a_checkout_without_configuration():
+    assert django_check().returncode == 0
+
+
+def test_the_wsgi_application_refuses_to_start_without_a_secret_key():
+    clean = {
+        k: v for k, v in os.environ.items() if k not in {"SECRET_KEY", "DEBUG", "DJANGO_SETTINGS_MODULE"}
+    }
+    result = subprocess.run(
+        [sys.executable, "-c", "import cairn.wsgi"],
+        cwd=ROOT,
+        env=clean,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert result.returncode != 0
+    assert "SECRET_KEY must be set when DEBUG is off" in result.stderr
