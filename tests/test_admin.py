@@ -6,7 +6,7 @@ from django.db import connection
 from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 
-from roadmap.models import ChecklistItem
+from roadmap.models import ChecklistItem, Program
 from tests.factories import ItemFactory, PhaseFactory, SectionFactory
 
 Status = ChecklistItem.Status
@@ -172,3 +172,47 @@ def test_a_manager_adds_an_item_through_the_admin(manager_client, team):
 def test_nothing_can_be_deleted_from_an_item(manager_client, team):
     url = reverse("admin:roadmap_checklistitem_delete", args=[team.unowned_item.pk])
     assert manager_client.get(url).status_code == 403
+
+
+def test_a_manager_creates_a_program_and_becomes_its_manager(manager_client, team):
+    response = manager_client.post(
+        reverse("admin:roadmap_program_add"),
+        {
+            "key": "gamma",
+            "title": "Gamma",
+            "status": "draft",
+            "levels": '[{"level": 1, "name": "Basic"}]',
+            "area_depth": "2",
+            "in_progress_credit": "0.5",
+            "rag_red_below": "0.4",
+            "rag_amber_below": "0.7",
+        },
+    )
+    assert response.status_code == 302, response.content.decode()[:3000]
+    gamma = Program.objects.get(key="gamma")
+    assert gamma.memberships.get().user == team.manager
+    assert gamma.memberships.get().role == "manager"
+
+
+def test_program_levels_must_be_numbered_from_one(manager_client, team):
+    response = manager_client.post(
+        reverse("admin:roadmap_program_add"),
+        {"key": "delta", "title": "Delta", "status": "draft", "levels": '[{"level": 2, "name": "B"}]',
+         "area_depth": "2", "in_progress_credit": "0.5", "rag_red_below": "0.4", "rag_amber_below": "0.7"},
+    )  # fmt: skip
+    assert response.status_code == 200
+    assert "Entry 1 must be" in response.content.decode()
+    assert not Program.objects.filter(key="delta").exists()
+
+
+def test_a_manager_adds_a_section_only_to_programs_they_manage(manager_client, team):
+    add = reverse("admin:roadmap_section_add")
+    form = manager_client.get(add).content.decode()
+    assert f'value="{team.program.pk}"' in form
+    assert f'value="{team.other_program.pk}"' not in form
+    fields = {"title": "Observability", "order": "9", "weight": "1"}
+    refused = manager_client.post(add, {**fields, "program": team.other_program.pk})
+    assert refused.status_code == 200  # "select a valid choice"
+    accepted = manager_client.post(add, {**fields, "program": team.program.pk, "parent": team.section.pk})
+    assert accepted.status_code == 302
+    assert team.section.children.get().title == "Observability"
