@@ -64,7 +64,8 @@ class ScopedHistoryAdmin(SimpleHistoryAdmin):
     """
 
     def _require_visible(self, request: HttpRequest, object_id: str) -> None:
-        if not self.get_queryset(request).filter(pk=unquote(object_id)).exists():
+        # get_object() answers None for a malformed id as well as for one outside the user's scope.
+        if self.get_object(request, unquote(object_id)) is None:
             raise Http404("No such object.")
 
     def history_view(self, request: HttpRequest, object_id: str, extra_context: Any = None) -> HttpResponse:

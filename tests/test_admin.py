@@ -216,3 +216,9 @@ def test_a_manager_adds_a_section_only_to_programs_they_manage(manager_client, t
     accepted = manager_client.post(add, {**fields, "program": team.program.pk, "parent": team.section.pk})
     assert accepted.status_code == 302
     assert team.section.children.get().title == "Observability"
+
+
+@pytest.mark.parametrize("object_id", ["abc", "999999"])
+def test_history_of_an_id_that_is_not_an_item_is_404(manager_client, object_id):
+    assert manager_client.get(f"/admin/roadmap/checklistitem/{object_id}/history/").status_code == 404
+    assert manager_client.get(f"/admin/roadmap/checklistitem/{object_id}/history/1/").status_code == 404
