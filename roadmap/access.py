@@ -28,10 +28,6 @@ def roles_by_program(user: AnyUser, program_ids: Iterable[int] | None = None) ->
     return dict(memberships.values_list("program_id", "role"))
 
 
-def role_in(user: AnyUser, program_id: int) -> str | None:
-    return roles_by_program(user, [program_id]).get(program_id)
-
-
 def can_manage_program(user: AnyUser, program_id: int, roles: dict[int, str] | None = None) -> bool:
     if not user.is_authenticated or not user.is_active:
         return False

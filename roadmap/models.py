@@ -33,10 +33,6 @@ class Role(models.TextChoices):
     AUDITOR = "auditor", "Auditor"
 
 
-# Roles that may read a program; every role reads, only managers (and owners, for their items) write.
-READ_ROLES = frozenset(Role.values)
-
-
 def default_levels() -> list[dict[str, object]]:
     return [
         {"level": 1, "name": "Foundation"},

@@ -174,20 +174,22 @@ def test_nothing_can_be_deleted_from_an_item(manager_client, team):
     assert manager_client.get(url).status_code == 403
 
 
+def program_form(key, levels='[{"level": 1, "name": "Basic"}]'):
+    """What the admin's add-program form posts: the key, the title and the default settings."""
+    return {
+        "key": key,
+        "title": key.title(),
+        "status": "draft",
+        "levels": levels,
+        "area_depth": "2",
+        "in_progress_credit": "0.5",
+        "rag_red_below": "0.4",
+        "rag_amber_below": "0.7",
+    }
+
+
 def test_a_manager_creates_a_program_and_becomes_its_manager(manager_client, team):
-    response = manager_client.post(
-        reverse("admin:roadmap_program_add"),
-        {
-            "key": "gamma",
-            "title": "Gamma",
-            "status": "draft",
-            "levels": '[{"level": 1, "name": "Basic"}]',
-            "area_depth": "2",
-            "in_progress_credit": "0.5",
-            "rag_red_below": "0.4",
-            "rag_amber_below": "0.7",
-        },
-    )
+    response = manager_client.post(reverse("admin:roadmap_program_add"), program_form("gamma"))
     assert response.status_code == 302, response.content.decode()[:3000]
     gamma = Program.objects.get(key="gamma")
     assert gamma.memberships.get().user == team.manager
@@ -196,10 +198,8 @@ def test_a_manager_creates_a_program_and_becomes_its_manager(manager_client, tea
 
 def test_program_levels_must_be_numbered_from_one(manager_client, team):
     response = manager_client.post(
-        reverse("admin:roadmap_program_add"),
-        {"key": "delta", "title": "Delta", "status": "draft", "levels": '[{"level": 2, "name": "B"}]',
-         "area_depth": "2", "in_progress_credit": "0.5", "rag_red_below": "0.4", "rag_amber_below": "0.7"},
-    )  # fmt: skip
+        reverse("admin:roadmap_program_add"), program_form("delta", levels='[{"level": 2, "name": "B"}]')
+    )
     assert response.status_code == 200
     assert "Entry 1 must be" in response.content.decode()
     assert not Program.objects.filter(key="delta").exists()
