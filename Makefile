@@ -6,7 +6,7 @@ BIN := $(VENV)/bin
 CI_DATABASE_URL ?= postgres://postgres@127.0.0.1:5432/cairn
 CI_BROKER_URL ?= redis://127.0.0.1:6379/15
 
-.PHONY: run test lint format install migrate worker beat clean
+.PHONY: run test lint format install migrate worker beat clean bench
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -45,6 +45,14 @@ ifeq ($(CI),true)
 	DATABASE_URL=$(CI_DATABASE_URL) CAIRN_TEST_BROKER_URL=$(CI_BROKER_URL) $(BIN)/pytest
 else
 	$(BIN)/pytest
+endif
+
+# Benchmarks against their targets on SQLite, then on PostgreSQL too when BENCH_DATABASE_URL is set.
+BENCH_DATABASE_URL ?=
+bench: $(VENV)/.installed-test
+	env -u DATABASE_URL $(BIN)/python -m benchmarks.run
+ifneq ($(BENCH_DATABASE_URL),)
+	DATABASE_URL=$(BENCH_DATABASE_URL) $(BIN)/python -m benchmarks.run
 endif
 
 # Production-like processes for a local PostgreSQL + Redis setup (see README).
