@@ -44,6 +44,10 @@ INSTALLED_APPS = [
     "django_celery_beat",
     "cairn",
     "roadmap",
+    "metrics",
+    "governance",
+    # After roadmap: its admin extends the program admin with the strategy import and export.
+    "strategy",
 ]
 
 MIDDLEWARE = [
@@ -172,6 +176,11 @@ CELERY_TIMEZONE = TIME_ZONE
 # --- Cairn -----------------------------------------------------------------------------------------------
 # Selections larger than this are processed by a Celery task instead of inside the request.
 CAIRN_BULK_INLINE_LIMIT = env_int("CAIRN_BULK_INLINE_LIMIT", 200, minimum=1)
+# Strategy documents larger than this are refused before they are parsed (bytes; default 5 MB).
+CAIRN_STRATEGY_MAX_BYTES = env_int("CAIRN_STRATEGY_MAX_BYTES", 5 * 1024 * 1024, minimum=1024)
+# Uploads are parsed in memory; let Django accept a whole strategy document in one request.
+DATA_UPLOAD_MAX_MEMORY_SIZE = max(2_621_440, CAIRN_STRATEGY_MAX_BYTES + 65_536)
+FILE_UPLOAD_MAX_MEMORY_SIZE = DATA_UPLOAD_MAX_MEMORY_SIZE
 
 # --- Security --------------------------------------------------------------------------------------------
 SESSION_COOKIE_HTTPONLY = True

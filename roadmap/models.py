@@ -79,6 +79,14 @@ class Program(models.Model):
     area_depth = models.PositiveSmallIntegerField(
         default=2, help_text="Heading depth whose sections are scored as capability areas."
     )
+    level_rules = models.JSONField(
+        default=list,
+        blank=True,
+        help_text=(
+            'Maturity levels for imported items by section: [{"pattern": "Cloud Capabilities > *", "level": 2}]. '
+            "The first pattern matching an item's section path wins; without a match, items in Phase N get level N."
+        ),
+    )
     in_progress_credit = models.DecimalField(
         max_digits=3,
         decimal_places=2,
@@ -129,6 +137,9 @@ class Program(models.Model):
         problem = levels_problem(self.levels)
         if problem:
             errors["levels"] = problem
+        problem = level_rules_problem(self.level_rules)
+        if problem:
+            errors["level_rules"] = problem
         if errors:
             raise ValidationError(errors)
 
@@ -150,6 +161,23 @@ def levels_problem(levels: object) -> str:
             or not str(entry.get("name", "")).strip()
         ):
             return f"Entry {position} must be {{'level': {position}, 'name': '...'}}."
+    return ""
+
+
+def level_rules_problem(rules: object) -> str:
+    """Why `rules` is not a list of {pattern, level}, or '' when it is."""
+    if not isinstance(rules, list):
+        return 'Give a list of {"pattern": "...", "level": N}.'
+    for position, rule in enumerate(rules, start=1):
+        if (
+            not isinstance(rule, dict)
+            or not isinstance(rule.get("pattern"), str)
+            or not rule["pattern"].strip()
+            or not isinstance(rule.get("level"), int)
+            or isinstance(rule.get("level"), bool)
+            or rule["level"] < 1
+        ):
+            return f'Rule {position} must be {{"pattern": "<section path pattern>", "level": <1 or more>}}.'
     return ""
 
 
@@ -216,6 +244,12 @@ class Phase(models.Model):
 class Section(models.Model):
     """A heading of the strategy document; the tree mirrors the document's outline."""
 
+    class Style(models.TextChoices):
+        # How the section is written in the markdown document, so an export reads like the original.
+        HEADING = "heading", "Heading"
+        BOLD_GROUP = "bold", "Bold group label"
+        NUMBERED_GROUP = "numbered", "Numbered group"
+
     program = models.ForeignKey(Program, on_delete=models.CASCADE, related_name="sections")
     parent = models.ForeignKey(
         "self", null=True, blank=True, on_delete=models.CASCADE, related_name="children"
@@ -228,6 +262,10 @@ class Section(models.Model):
     is_capability_area = models.BooleanField(default=False, help_text="Scored as a capability area.")
     default_level = models.PositiveSmallIntegerField(null=True, blank=True)
     weight = models.DecimalField(max_digits=8, decimal_places=2, default=Decimal("1"))
+    style = models.CharField(max_length=16, choices=Style.choices, default=Style.HEADING)
+    source_line = models.PositiveIntegerField(
+        null=True, blank=True, help_text="Line of the imported document; empty for sections added by hand."
+    )
     archived_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:

@@ -27,14 +27,22 @@ def _save_with_history(instance: Any, *, by: AnyUser | None, reason: str = "") -
     instance.save()
 
 
-@transaction.atomic
-def program_create(*, by: AnyUser, key: str, title: str, **fields: Any) -> Program:
-    """Create a program; its creator becomes its first manager."""
-    if not (by.is_superuser or by.has_perm("roadmap.add_program")):
+def program_assert_creatable(by: AnyUser | None) -> None:
+    if by is not None and not (by.is_superuser or by.has_perm("roadmap.add_program")):
         raise PermissionDenied("You may not create programs.")
+
+
+@transaction.atomic
+def program_create(*, by: AnyUser | None, key: str, title: str, reason: str = "", **fields: Any) -> Program:
+    """Create a program; its creator becomes its first manager.
+
+    `by=None` is the system itself (an operator's import from the command line): no one becomes manager.
+    """
+    program_assert_creatable(by)
     program = Program(key=key, title=title, **fields)
-    _save_with_history(program, by=by)
-    _membership_grant(ProgramMembership(user=by, program=program, role=Role.MANAGER), by=by)
+    _save_with_history(program, by=by, reason=reason)
+    if by is not None:
+        _membership_grant(ProgramMembership(user=by, program=program, role=Role.MANAGER), by=by)
     return program
 
 
