@@ -5,6 +5,7 @@ from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 from rest_framework.routers import DefaultRouter
 
 from roadmap import api as roadmap_api
+from strategy import api as strategy_api
 
 router = DefaultRouter()
 router.register("programs", roadmap_api.ProgramViewSet, basename="program")
@@ -20,6 +21,12 @@ admin.site.index_title = "Programs, roadmaps and evidence"
 urlpatterns = [
     path("", RedirectView.as_view(pattern_name="admin:index", permanent=False)),
     path("admin/", admin.site.urls),
+    path("api/v1/imports/strategy/", strategy_api.StrategyImportView.as_view(), name="import-strategy"),
+    path(
+        "api/v1/programs/<slug:key>/strategy/",
+        strategy_api.StrategyExportView.as_view(),
+        name="export-strategy",
+    ),
     path("api/v1/", include(router.urls)),
     path("api/schema/", SpectacularAPIView.as_view(), name="schema"),
     path("api/docs/", SpectacularSwaggerView.as_view(url_name="schema"), name="api-docs"),

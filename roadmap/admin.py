@@ -259,6 +259,7 @@ class SectionAdmin(ProgramScopedAdmin):
     list_select_related = ["program", "phase"]
     search_fields = ["title"]
     ordering = ["program", "order", "id"]
+    readonly_fields = ["source_line"]
 
     def attach_rollups(self, objects: list[Section]) -> None:
         progress = selectors.section_progress(objects)

@@ -17,4 +17,5 @@ class RoadmapConfig(AppConfig):
     default_auto_field = "django.db.models.BigAutoField"
 
     def ready(self) -> None:
-        post_migrate.connect(_sync_role_groups, sender=self)
+        # Every app's turn: role groups also name permissions of apps migrated after this one.
+        post_migrate.connect(_sync_role_groups, dispatch_uid="cairn_role_groups")

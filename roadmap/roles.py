@@ -8,6 +8,8 @@ from django.db import transaction
 from roadmap.models import Role
 
 _ROADMAP = ["program", "phase", "section", "checklistitem", "programmembership"]
+# What every role reads of the other apps; they name permissions here so one table shows each role.
+_READ_OTHER_APPS = ["metrics.view_metric", "governance.view_controlleddocument", "governance.view_documentversion"]
 
 GROUP_NAMES = {
     Role.MANAGER: "Program managers",
@@ -24,23 +26,33 @@ GROUP_PERMISSIONS: dict[str, list[str]] = {
         *(f"roadmap.{action}_{model}" for model in _ROADMAP for action in ("view", "add", "change")),
         "roadmap.delete_programmembership",
         "auth.view_user",  # to pick members with the admin's autocomplete
+        *_READ_OTHER_APPS,
+        "governance.change_controlleddocument",
     ],
-    Role.CONTRIBUTOR: [*(f"roadmap.view_{model}" for model in _ROADMAP), "roadmap.change_checklistitem"],
-    Role.EXECUTIVE: [f"roadmap.view_{model}" for model in _ROADMAP],
-    Role.AUDITOR: [f"roadmap.view_{model}" for model in _ROADMAP],
+    Role.CONTRIBUTOR: [
+        *(f"roadmap.view_{model}" for model in _ROADMAP),
+        "roadmap.change_checklistitem",
+        *_READ_OTHER_APPS,
+    ],
+    Role.EXECUTIVE: [*(f"roadmap.view_{model}" for model in _ROADMAP), *_READ_OTHER_APPS],
+    Role.AUDITOR: [*(f"roadmap.view_{model}" for model in _ROADMAP), *_READ_OTHER_APPS],
 }
 
 
 @transaction.atomic
 def groups_sync() -> dict[str, int]:
-    """Create or update one group per role with exactly its permissions. Idempotent."""
+    """Create or update one group per role with exactly its permissions. Idempotent.
+
+    Runs after each app's migrations; a permission of an app not migrated yet is added on that app's turn.
+    """
+    existing = {
+        f"{app_label}.{codename}": pk
+        for pk, app_label, codename in Permission.objects.values_list("pk", "content_type__app_label", "codename")
+    }
     counts = {}
     for role, codes in GROUP_PERMISSIONS.items():
         group, _ = Group.objects.get_or_create(name=GROUP_NAMES[role])
-        permissions = []
-        for code in codes:
-            app_label, codename = code.split(".")
-            permissions.append(Permission.objects.get(content_type__app_label=app_label, codename=codename))
+        permissions = [existing[code] for code in codes if code in existing]
         group.permissions.set(permissions)
         counts[group.name] = len(permissions)
     return counts

@@ -9,6 +9,7 @@ from django.contrib.auth.models import Group
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import transaction
 
+from cairn.lib.history import save_with_history
 from roadmap import access, roles
 from roadmap.keys import item_key
 from roadmap.models import ChecklistItem, Phase, Program, ProgramMembership, Role, Section
@@ -16,15 +17,6 @@ from roadmap.selectors import section_paths
 
 if TYPE_CHECKING:
     from roadmap.models import AnyUser
-
-
-def _save_with_history(instance: Any, *, by: AnyUser | None, reason: str = "") -> None:
-    """Save through the model so django-simple-history records who changed what (also from CLI and Celery)."""
-    instance._history_user = by if by is not None and by.is_authenticated else None
-    if reason:
-        instance._change_reason = reason
-    instance.full_clean()
-    instance.save()
 
 
 def program_assert_creatable(by: AnyUser | None) -> None:
@@ -40,7 +32,7 @@ def program_create(*, by: AnyUser | None, key: str, title: str, reason: str = ""
     """
     program_assert_creatable(by)
     program = Program(key=key, title=title, **fields)
-    _save_with_history(program, by=by, reason=reason)
+    save_with_history(program, by=by, reason=reason)
     if by is not None:
         _membership_grant(ProgramMembership(user=by, program=program, role=Role.MANAGER), by=by)
     return program
@@ -52,7 +44,7 @@ def program_update(*, program: Program, by: AnyUser, data: Mapping[str, Any]) ->
         raise PermissionDenied("Only the program's managers may change it.")
     for field, value in data.items():
         setattr(program, field, value)
-    _save_with_history(program, by=by)
+    save_with_history(program, by=by)
     return program
 
 
@@ -93,7 +85,7 @@ def checklist_item_update(
         setattr(item, field, value)
     if status != item.status or status_reason != item.status_reason:
         item.set_status(status, by=by, reason=status_reason)
-    _save_with_history(item, by=by, reason=reason)
+    save_with_history(item, by=by, reason=reason)
     return item
 
 
@@ -119,7 +111,7 @@ def checklist_items_set_status(*, item_ids: Iterable[int], status: str, by: AnyU
         if item.status == status and item.status_reason == (reason or "").strip():
             continue
         item.set_status(status, by=by, reason=reason)
-        _save_with_history(item, by=by, reason=f"Bulk status change to {status}")
+        save_with_history(item, by=by, reason=f"Bulk status change to {status}")
         changed += 1
     return changed
 
@@ -138,7 +130,7 @@ def checklist_items_assert_status_changeable(*, item_ids: Iterable[int], by: Any
 @transaction.atomic
 def section_save(*, section: Section, by: AnyUser) -> Section:
     _check_manages_program_of(section, by, "section")
-    _save_with_history(section, by=by)
+    save_with_history(section, by=by)
     return section
 
 
@@ -182,7 +174,7 @@ def checklist_item_create(
         **fields,
     )
     item.set_status(status, by=by, reason=status_reason)
-    _save_with_history(item, by=by, reason="Created")
+    save_with_history(item, by=by, reason="Created")
     return item
 
 
@@ -200,7 +192,7 @@ def _check_manages_program_of(instance: Phase | Section, by: AnyUser, what: str)
 @transaction.atomic
 def phase_save(*, phase: Phase, by: AnyUser) -> Phase:
     _check_manages_program_of(phase, by, "phase")
-    _save_with_history(phase, by=by)
+    save_with_history(phase, by=by)
     return phase
 
 
@@ -216,7 +208,7 @@ def membership_save(*, membership: ProgramMembership, by: AnyUser | None) -> Pro
 
 
 def _membership_grant(membership: ProgramMembership, *, by: AnyUser | None) -> ProgramMembership:
-    _save_with_history(membership, by=by)
+    save_with_history(membership, by=by)
     user = membership.user
     user.groups.add(Group.objects.get_or_create(name=roles.GROUP_NAMES[Role(membership.role)])[0])
     if membership.role in roles.STAFF_ROLES and not user.is_staff:

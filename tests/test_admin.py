@@ -210,7 +210,7 @@ def test_a_manager_adds_a_section_only_to_programs_they_manage(manager_client, t
     form = manager_client.get(add).context["adminform"].form
     assert list(form.fields["program"].queryset) == [team.program]
     assert team.foreign_item.section not in form.fields["parent"].queryset
-    fields = {"title": "Observability", "order": "9", "weight": "1"}
+    fields = {"title": "Observability", "order": "9", "weight": "1", "style": "heading"}
     refused = manager_client.post(add, {**fields, "program": team.other_program.pk})
     assert refused.status_code == 200  # "select a valid choice"
     accepted = manager_client.post(add, {**fields, "program": team.program.pk, "parent": team.section.pk})
