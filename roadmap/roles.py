@@ -9,7 +9,11 @@ from roadmap.models import Role
 
 _ROADMAP = ["program", "phase", "section", "checklistitem", "programmembership"]
 # What every role reads of the other apps; they name permissions here so one table shows each role.
-_READ_OTHER_APPS = ["metrics.view_metric", "governance.view_controlleddocument", "governance.view_documentversion"]
+_READ_OTHER_APPS = [
+    "metrics.view_metric",
+    "governance.view_controlleddocument",
+    "governance.view_documentversion",
+]
 
 GROUP_NAMES = {
     Role.MANAGER: "Program managers",
@@ -47,7 +51,9 @@ def groups_sync() -> dict[str, int]:
     """
     existing = {
         f"{app_label}.{codename}": pk
-        for pk, app_label, codename in Permission.objects.values_list("pk", "content_type__app_label", "codename")
+        for pk, app_label, codename in Permission.objects.values_list(
+            "pk", "content_type__app_label", "codename"
+        )
     }
     counts = {}
     for role, codes in GROUP_PERMISSIONS.items():

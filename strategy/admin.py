@@ -26,7 +26,9 @@ SESSION_KEY = "cairn_strategy_import"
 
 
 class StrategyUploadForm(forms.Form):
-    file = forms.FileField(label="Markdown strategy", help_text="A UTF-8 markdown document (.md).")
+    file = forms.FileField(
+        label="Markdown strategy", help_text="A UTF-8 markdown document (.md).", allow_empty_file=True
+    )
     program = forms.SlugField(
         required=False,
         max_length=64,

@@ -20,7 +20,8 @@ from strategy.services import strategy_export, strategy_import
 
 
 class StrategyImportSerializer(serializers.Serializer):
-    file = serializers.FileField(help_text="The markdown strategy (UTF-8).")
+    # An empty file reaches the parser, which says what was expected instead of "empty file".
+    file = serializers.FileField(allow_empty_file=True, help_text="The markdown strategy (UTF-8).")
     program = serializers.SlugField(
         required=False,
         allow_blank=True,

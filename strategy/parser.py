@@ -211,6 +211,10 @@ def decode_document(data: bytes | str, *, max_bytes: int) -> str:
         raise StrategyError(
             f"the file is {len(raw):,} bytes; the limit is {max_bytes:,} (setting CAIRN_STRATEGY_MAX_BYTES)."
         )
+    if (nul := raw.find(b"\x00")) >= 0:
+        raise StrategyError(
+            "NUL byte: this looks like a binary file, not markdown.", raw.count(b"\n", 0, nul) + 1
+        )
     try:
         text = raw.decode("utf-8-sig")
     except UnicodeDecodeError as exc:

@@ -375,6 +375,10 @@ class _Importer:
                 self.report.changes.append(f"item added: {parsed.title!r} (line {parsed.line})")
                 continue
             matched.add(item.pk)
+            if parsed.kind == "task":
+                del wanted["description"]  # task lines carry none; one written in Cairn stays
+            if item.source_line is None:
+                del wanted["level"]  # an item added by hand keeps its level when its line first appears
             differs = [name for name, value in wanted.items() if getattr(item, name) != value]
             if item.key == parsed.key:
                 differs = [name for name in differs if name != "title" or item.title.strip() != parsed.title]
