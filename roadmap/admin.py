@@ -160,7 +160,9 @@ class ProgramAdmin(ScopedHistoryAdmin):
     fieldsets = [
         (None, {"fields": ["key", "title", "subtitle", "summary", "status", "start_date"]}),
         ("Maturity and progress settings", {
-            "fields": ["levels", "area_depth", "in_progress_credit", "rag_red_below", "rag_amber_below"],
+            "fields": [
+                "levels", "level_rules", "area_depth", "in_progress_credit", "rag_red_below", "rag_amber_below",
+            ],
             "classes": ["collapse"],
         }),
         ("Record", {"fields": ["created_at", "updated_at"]}),

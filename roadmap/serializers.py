@@ -38,7 +38,7 @@ class ProgramSerializer(serializers.ModelSerializer):
     class Meta:
         model = Program
         fields = [
-            "key", "title", "subtitle", "summary", "start_date", "status", "levels", "area_depth",
+            "key", "title", "subtitle", "summary", "start_date", "status", "levels", "level_rules", "area_depth",
             "in_progress_credit", "rag_red_below", "rag_amber_below", "progress", "created_at", "updated_at",
         ]  # fmt: skip
         read_only_fields = ["created_at", "updated_at"]

@@ -174,13 +174,14 @@ def test_nothing_can_be_deleted_from_an_item(manager_client, team):
     assert manager_client.get(url).status_code == 403
 
 
-def program_form(key, levels='[{"level": 1, "name": "Basic"}]'):
+def program_form(key, levels='[{"level": 1, "name": "Basic"}]', level_rules="[]"):
     """What the admin's add-program form posts: the key, the title and the default settings."""
     return {
         "key": key,
         "title": key.title(),
         "status": "draft",
         "levels": levels,
+        "level_rules": level_rules,
         "area_depth": "2",
         "in_progress_credit": "0.5",
         "rag_red_below": "0.4",
@@ -202,6 +203,16 @@ def test_program_levels_must_be_numbered_from_one(manager_client, team):
     )
     assert response.status_code == 200
     assert "Entry 1 must be" in response.content.decode()
+    assert not Program.objects.filter(key="delta").exists()
+
+
+def test_level_rules_must_name_a_pattern_and_a_level(manager_client, team):
+    response = manager_client.post(
+        reverse("admin:roadmap_program_add"),
+        program_form("delta", level_rules='[{"pattern": "", "level": 0}]'),
+    )
+    assert response.status_code == 200
+    assert "Rule 1 must be" in response.content.decode()
     assert not Program.objects.filter(key="delta").exists()
 
 

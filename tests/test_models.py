@@ -1,11 +1,13 @@
 from datetime import date
 
 import pytest
+from django.contrib.auth.models import Group
 from django.core.exceptions import ValidationError
 from django.db import IntegrityError, transaction
 
-from cairn.lib.dates import add_months
+from cairn.lib.dates import add_months, parse_document_date
 from roadmap.models import ChecklistItem, Program, levels_problem
+from roadmap.roles import GROUP_NAMES, GROUP_PERMISSIONS
 from tests.factories import ItemFactory, PhaseFactory, ProgramFactory, SectionFactory
 
 Status = ChecklistItem.Status
@@ -103,3 +105,32 @@ def test_level_name_looks_up_the_program_levels():
 )
 def test_add_months_clamps_to_the_end_of_short_months(start, months, expected):
     assert add_months(start, months) == expected
+
+
+def test_role_groups_hold_every_permission_they_name():
+    for role, codes in GROUP_PERMISSIONS.items():
+        group = Group.objects.get(name=GROUP_NAMES[role])
+        held = {
+            f"{p.content_type.app_label}.{p.codename}"
+            for p in group.permissions.select_related("content_type")
+        }
+        assert held == set(codes), role
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("2025-03-01", date(2025, 3, 1)),
+        ("2025-03", date(2025, 3, 1)),
+        ("March 2025", date(2025, 3, 1)),
+        ("Mar 2025", date(2025, 3, 1)),
+        ("November 23, 2025", date(2025, 11, 23)),
+        ("23 November 2025", date(2025, 11, 23)),
+        ("To be set", None),
+        ("Quarterly (Feb 23, May 23, Aug 23, 2026)", None),
+        ("2025-13-45", None),
+        ("[Current Date]", None),
+    ],
+)
+def test_document_dates_are_read_as_written_or_not_at_all(text, expected):
+    assert parse_document_date(text) == expected
