@@ -204,6 +204,38 @@ _BINARY = re.compile(r"[\x00-\x08\x0e-\x1a\x1c-\x1f]")
 MAX_MONTH = 1200
 
 
+class _FrontMatterLoader(yaml.SafeLoader):
+    """YAML for a few metadata keys: no aliases (a tiny document must not expand into gigabytes) and bad
+    dates reported at their line like every other YAML error."""
+
+    def compose_node(self, parent: Any, index: Any) -> Any:
+        if self.check_event(yaml.AliasEvent):
+            raise yaml.composer.ComposerError(
+                None, None, "aliases (*name) are not allowed in front matter", self.peek_event().start_mark
+            )
+        return super().compose_node(parent, index)
+
+    def construct_yaml_timestamp(self, node: Any) -> Any:
+        try:
+            return super().construct_yaml_timestamp(node)
+        except ValueError as exc:
+            raise yaml.constructor.ConstructorError(
+                None, None, f"{node.value!r} is not a valid date ({exc})", node.start_mark
+            ) from None
+
+
+_FrontMatterLoader.add_constructor("tag:yaml.org,2002:timestamp", _FrontMatterLoader.construct_yaml_timestamp)
+MAX_FRONT_MATTER_BYTES = 64 * 1024
+
+
+def _line_at(text: bytes | str, offset: int) -> int:
+    """The line `offset` falls on, counting CRLF, CR and LF line ends the way the parser splits lines."""
+    prefix = text[:offset]
+    if isinstance(prefix, bytes):
+        prefix = prefix.decode("latin-1")  # one character per byte: only the line ends matter here
+    return prefix.replace("\r\n", "\n").replace("\r", "\n").count("\n") + 1
+
+
 def decode_document(data: bytes | str, *, max_bytes: int) -> str:
     """Text of an upload, or StrategyError for an empty, oversized, binary or non-UTF-8 one."""
     raw = data.encode("utf-8", "surrogatepass") if isinstance(data, str) else data
@@ -212,19 +244,17 @@ def decode_document(data: bytes | str, *, max_bytes: int) -> str:
             f"the file is {len(raw):,} bytes; the limit is {max_bytes:,} (setting CAIRN_STRATEGY_MAX_BYTES)."
         )
     if (nul := raw.find(b"\x00")) >= 0:
-        raise StrategyError(
-            "NUL byte: this looks like a binary file, not markdown.", raw.count(b"\n", 0, nul) + 1
-        )
+        raise StrategyError("NUL byte: this looks like a binary file, not markdown.", _line_at(raw, nul))
     try:
         text = raw.decode("utf-8-sig")
     except UnicodeDecodeError as exc:
-        line = raw.count(b"\n", 0, exc.start) + 1
+        line = _line_at(raw, exc.start)
         raise StrategyError(
             f"the file is not UTF-8 text (byte 0x{raw[exc.start]:02x} at offset {exc.start}); save it as UTF-8.",
             line,
         ) from None
     if match := _BINARY.search(text):
-        line = text.count("\n", 0, match.start()) + 1
+        line = _line_at(text, match.start())
         raise StrategyError(
             f"control character U+{ord(match.group()):04X}: this looks like a binary file, not markdown.",
             line,
@@ -267,9 +297,13 @@ class _Parser:
             number = index + 1
             line = self.lines[index]
             if match := _FENCE.match(line):
-                marker = match.group(1)[0]
-                fence = None if fence == marker else (fence or marker)
-                continue
+                marker = match.group(1)
+                if fence is None:
+                    fence = marker
+                    continue
+                if marker[0] == fence[0] and len(marker) >= len(fence) and not line.strip()[len(marker) :]:
+                    fence = None
+                    continue
             if fence:
                 continue
             self._line(line, number)
@@ -303,13 +337,13 @@ class _Parser:
         if match := _TASK.match(line):
             self._task(match, number)
             return
-        if match := _NUMBERED_GROUP.match(line):
+        if (match := _NUMBERED_GROUP.match(line)) and match.group("title").strip():
             self._open_group(match.group("title").strip(), "numbered", number)
             return
         if match := _BOLD_LABEL.match(line):
             self._bold_label(match, number)
             return
-        if match := _BOLD_LINE.match(line):
+        if (match := _BOLD_LINE.match(line)) and match.group("text").strip():
             text = match.group("text").strip()
             if _CONTROL_BLOCK.search(text):
                 self.control_block = True
@@ -338,8 +372,10 @@ class _Parser:
         else:
             raise StrategyError("the front matter opened with '---' is never closed with '---'.", 1)
         block = "\n".join(self.lines[1:index])
+        if len(block) > MAX_FRONT_MATTER_BYTES:
+            raise StrategyError(f"the front matter is longer than {MAX_FRONT_MATTER_BYTES:,} characters.", 1)
         try:
-            data = yaml.safe_load(block)
+            data = yaml.load(block, Loader=_FrontMatterLoader)  # noqa: S506 - a SafeLoader without aliases
         except yaml.YAMLError as exc:
             mark = getattr(exc, "problem_mark", None)
             line = mark.line + 2 if mark is not None else 1
@@ -551,6 +587,9 @@ class _Parser:
         label = match.group("label").strip()
         value = match.group("value")
         bulleted = match.group("bullet") is not None
+        if not label:
+            self._warn(number, "a bold label with no text is ignored.")
+            return
         field = CONTROL_LABELS.get(label.casefold())
         in_numbered_group = self.group is not None and self.group[1] == "numbered"
         # A control block ("**Document Control:**") or a bold label line outside lists is document control,
@@ -638,7 +677,8 @@ class _Parser:
         if field and cells[1]:
             value = cells[1].strip("* ").strip()
             if value:
-                self._control(field, label, value, line.index(value, line.index("|") + 1), number)
+                second_cell = line.index("|", line.index("|") + 1) + 1
+                self._control(field, label, value, line.index(value, second_cell), number)
 
     def _plain_bullet(self, match: re.Match[str], line: str, number: int) -> None:
         if self.control_block and (labelled := _PLAIN_LABEL.match(line)):

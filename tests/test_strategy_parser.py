@@ -204,7 +204,13 @@ def test_it_reads_a_task_with_any_bullet_mark_and_indentation(line: str, done: b
     outline = parse_strategy(f"# T\n\n## Work\n{line}\n")
 
     [item] = outline.items
-    assert (item.path, item.title, item.kind, item.done, item.line) == (("Work",), "Write the plan", "task", done, 4)
+    assert (item.path, item.title, item.kind, item.done, item.line) == (
+        ("Work",),
+        "Write the plan",
+        "task",
+        done,
+        4,
+    )
     assert line[item.mark_column] in " xX"
     assert line[item.text_column :] == "Write the plan"
 
@@ -242,6 +248,23 @@ def test_the_same_task_in_two_groups_is_two_items() -> None:
         (("Work", "Laptops"), "Patch"),
     ]
     assert outline.items[0].key != outline.items[1].key
+
+
+def test_a_fence_is_closed_only_by_a_fence_at_least_as_long() -> None:
+    outline = parse_strategy(
+        md("""
+        # T
+
+        ## Work
+        ````markdown
+        ```
+        - [ ] Example inside the outer fence
+        ```
+        ````
+        - [ ] Real task
+        """)
+    )
+    assert [item.title for item in outline.items] == ["Real task"]
 
 
 def test_tasks_inside_fenced_code_are_not_items() -> None:
@@ -554,7 +577,10 @@ def test_the_same_heading_under_different_parents_is_two_sections() -> None:
 def test_content_before_the_first_section_heading_goes_to_general() -> None:
     outline = parse_strategy("# T\n\n- [ ] Early\n\n## Work\n- [ ] Later\n")
 
-    assert [(item.path, item.title) for item in outline.items] == [(("General",), "Early"), (("Work",), "Later")]
+    assert [(item.path, item.title) for item in outline.items] == [
+        (("General",), "Early"),
+        (("Work",), "Later"),
+    ]
     assert outline.sections[0].path == ("General",)
     [warning] = outline.warnings
     assert warning.startswith("line 3: ") and "General" in warning
@@ -603,6 +629,13 @@ def test_it_refuses_text_that_is_not_utf8_naming_the_line() -> None:
     assert "UTF-8" in error.message
 
 
+def test_it_names_the_same_line_for_undecodable_text_whatever_the_line_endings() -> None:
+    # The parser treats a lone CR as a line break, so its errors must count lines the same way.
+    for newline in (b"\n", b"\r\n", b"\r"):
+        error = refusal(newline.join([b"# T", b"", b"## S", b"- [ ] caf\xe9", b""]))
+        assert error.line == 4, newline
+
+
 @pytest.mark.parametrize(("data", "line"), [(b"# T\n\n## S\n- [ ] a\x00b\n", 4), (b"# T\x07\n", 1)])
 def test_it_refuses_binary_content_naming_the_line(data: bytes, line: int) -> None:
     error = refusal(data)
@@ -611,7 +644,9 @@ def test_it_refuses_binary_content_naming_the_line(data: bytes, line: int) -> No
     assert "binary" in error.message
 
 
-@pytest.mark.parametrize("data", [b"", "", b"   \n\t\n  \r\n", "\ufeff\n"])
+@pytest.mark.parametrize(
+    "data", [b"", "", b"   \n\t\n  \r\n", "\ufeff\n"], ids=["no bytes", "no text", "whitespace", "bom"]
+)
 def test_it_refuses_an_empty_document(data: bytes | str) -> None:
     error = refusal(data)
 
@@ -726,12 +761,28 @@ def parse_or_refuse(data: bytes | str) -> Outline | None:
     return outline
 
 
-BOUNDED = settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+# Bounded so the module runs in seconds; no example database, so a run writes nothing into the project.
+BOUNDED = settings(
+    max_examples=300, deadline=None, database=None, suppress_health_check=[HealthCheck.too_slow]
+)
 
 words = st.text(alphabet="abcXYZ Metric Phase 0123456789:()-–_*`.", max_size=24)
-labels = st.sampled_from(
-    ["Owner", "Version", "Last Updated", "Next Review", "Distribution", "Objectives", "Metrics", "Phase 1", "Core"]
-) | words
+labels = (
+    st.sampled_from(
+        [
+            "Owner",
+            "Version",
+            "Last Updated",
+            "Next Review",
+            "Distribution",
+            "Objectives",
+            "Metrics",
+            "Phase 1",
+            "Core",
+        ]
+    )
+    | words
+)
 lines = st.one_of(
     st.builds(lambda n, t: f"{'#' * n} {t}", st.integers(1, 7), words),
     st.builds(lambda n, t: f"{'#' * n} Phase {t}", st.integers(1, 4), words),
@@ -791,7 +842,7 @@ def test_text_with_lone_surrogates_parses_or_is_refused_with_a_strategy_error(te
 @given(documents)
 def test_markdown_like_documents_parse_or_are_refused_with_a_strategy_error(text: str) -> None:
     parse_or_refuse(text)
-    parse_or_refuse(text.encode())
+    parse_or_refuse(text.encode("utf-8", "surrogatepass"))
 
 
 @BOUNDED
@@ -816,6 +867,6 @@ def test_crlf_and_lf_documents_parse_alike(text: str) -> None:
         try:
             return dataclasses.replace(parse_strategy(data), newline="\n")
         except StrategyError as error:
-            return str(error)
+            return f"refused at line {error.line}"  # the message may give a byte offset, which CR shifts
 
     assert outcome(text.replace("\n", "\r\n")) == outcome(text)
