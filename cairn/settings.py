@@ -146,6 +146,11 @@ SPECTACULAR_SETTINGS = {
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
     "REDOC_DIST": "SIDECAR",
     "COMPONENT_SPLIT_REQUEST": True,
+    # Programs and items both have a "status"; name their choice sets so clients get stable enum names.
+    "ENUM_NAME_OVERRIDES": {
+        "ProgramStatusEnum": "roadmap.models.Program.Status",
+        "ItemStatusEnum": "roadmap.models.ChecklistItem.Status",
+    },
 }
 
 # --- Celery ----------------------------------------------------------------------------------------------

@@ -1,6 +1,7 @@
 from datetime import date, timedelta
 
 import pytest
+from django.core.management import call_command
 from django.utils import timezone
 from rest_framework.authtoken.models import Token
 from rest_framework.test import APIClient
@@ -217,3 +218,10 @@ def test_the_schema_and_docs_are_served_to_signed_in_users_without_a_cdn(team, c
 def test_memberships_list_only_the_visible_programs(team):
     rows = client_for(team.outsider).get("/api/v1/memberships/").json()["results"]
     assert {row["program"] for row in rows} == {"beta"}
+
+
+def test_the_openapi_schema_is_valid_and_generates_without_warnings(tmp_path):
+    call_command("spectacular", "--validate", "--fail-on-warn", "--file", str(tmp_path / "schema.yaml"))
+    schema = (tmp_path / "schema.yaml").read_text()
+    assert "/api/v1/imports/strategy/" in schema
+    assert "ItemStatusEnum" in schema
