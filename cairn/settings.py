@@ -42,6 +42,7 @@ INSTALLED_APPS = [
     "drf_spectacular_sidecar",
     "simple_history",
     "django_celery_beat",
+    "import_export",
     "cairn",
     "roadmap",
     "metrics",
@@ -183,8 +184,14 @@ CELERY_TIMEZONE = TIME_ZONE
 CAIRN_BULK_INLINE_LIMIT = env_int("CAIRN_BULK_INLINE_LIMIT", 200, minimum=1)
 # Strategy documents larger than this are refused before they are parsed (bytes; default 5 MB).
 CAIRN_STRATEGY_MAX_BYTES = env_int("CAIRN_STRATEGY_MAX_BYTES", 5 * 1024 * 1024, minimum=1024)
+# Checklist spreadsheets: largest file accepted (bytes), and above how many rows an import runs in Celery.
+CAIRN_CHECKLIST_MAX_BYTES = env_int("CAIRN_CHECKLIST_MAX_BYTES", 20 * 1024 * 1024, minimum=1024)
+CAIRN_CHECKLIST_INLINE_ROWS = env_int("CAIRN_CHECKLIST_INLINE_ROWS", 2000, minimum=1)
+# Import and export are rights of their own (roadmap.import_checklistitem / export_checklistitem).
+IMPORT_EXPORT_IMPORT_PERMISSION_CODE = "import"
+IMPORT_EXPORT_EXPORT_PERMISSION_CODE = "export"
 # Uploads are parsed in memory; let Django accept a whole strategy document in one request.
-DATA_UPLOAD_MAX_MEMORY_SIZE = max(2_621_440, CAIRN_STRATEGY_MAX_BYTES + 65_536)
+DATA_UPLOAD_MAX_MEMORY_SIZE = max(2_621_440, CAIRN_STRATEGY_MAX_BYTES, CAIRN_CHECKLIST_MAX_BYTES) + 65_536
 FILE_UPLOAD_MAX_MEMORY_SIZE = DATA_UPLOAD_MAX_MEMORY_SIZE
 
 # --- Security --------------------------------------------------------------------------------------------

@@ -7,6 +7,8 @@ import unicodedata
 from django.utils.text import slugify
 
 _SPACE = re.compile(r"\s+")
+# How a section path is written: "Cloud Capabilities > Cloud Security".
+PATH_SEPARATOR = " > "
 
 
 def normalise_text(text: str) -> str:

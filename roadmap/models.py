@@ -336,7 +336,8 @@ class ChecklistItem(models.Model):
         help_text="Stable identifier, unique within the program; derived from section and title when left empty.",
     )
     ref = models.CharField(max_length=64, blank=True, help_text="Reference shown to people, e.g. P1.2.3.")
-    title = models.CharField(max_length=500)
+    # Requirements catalogues (OWASP ASVS) state a requirement in one sentence of up to ~600 characters.
+    title = models.CharField(max_length=1000)
     description = models.TextField(blank=True)
     kind = models.CharField(max_length=16, choices=Kind.choices, default=Kind.TASK)
     status = models.CharField(max_length=16, choices=Status.choices, default=Status.NOT_STARTED)
@@ -361,6 +362,10 @@ class ChecklistItem(models.Model):
     grace_days = models.PositiveIntegerField(null=True, blank=True, help_text="Grace G after validity.")
     order = models.PositiveIntegerField(default=0)
     source_line = models.PositiveIntegerField(null=True, blank=True)
+    evidence_url = models.URLField(
+        max_length=1000, blank=True, help_text="Where the evidence for this item lives."
+    )
+    notes = models.TextField(blank=True)
     archived_at = models.DateTimeField(null=True, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
@@ -370,6 +375,11 @@ class ChecklistItem(models.Model):
 
     class Meta:
         ordering = ["program", "section__order", "order", "id"]
+        # Spreadsheet import and export are their own rights, not implied by admin access.
+        permissions = [
+            ("import_checklistitem", "Can import checklist items from spreadsheets"),
+            ("export_checklistitem", "Can export checklist items to spreadsheets"),
+        ]
         constraints = [
             models.UniqueConstraint(fields=["program", "key"], name="item_unique_key_per_program"),
             models.CheckConstraint(
@@ -462,3 +472,51 @@ class ProgramMembership(models.Model):
 
     def __str__(self) -> str:
         return f"{self.user} — {self.get_role_display()} of {self.program}"
+
+
+class ImportRunQuerySet(models.QuerySet["ImportRun"]):
+    def for_user(self, user: AnyUser) -> ImportRunQuerySet:
+        return self.filter(program__in=Program.objects.for_user(user))
+
+
+class ImportRun(models.Model):
+    """One spreadsheet import: who, when, what file, what it did. Large ones run in Celery and report progress."""
+
+    class Status(models.TextChoices):
+        PENDING = "pending", "Waiting for a worker"
+        RUNNING = "running", "Running"
+        SUCCEEDED = "succeeded", "Succeeded"
+        REJECTED = "rejected", "Rejected (invalid rows, nothing written)"
+        FAILED = "failed", "Failed"
+
+    program = models.ForeignKey(Program, on_delete=models.CASCADE, related_name="import_runs")
+    source_name = models.CharField(max_length=300, blank=True)
+    file_format = models.CharField(max_length=8)
+    mapping = models.CharField(max_length=300, blank=True)
+    sha256 = models.CharField(max_length=64)
+    # The upload waits here for a worker on any machine; it is cleared once the run has finished.
+    source = models.BinaryField(null=True, blank=True, editable=False)
+    mapping_text = models.TextField(blank=True, editable=False)
+    dry_run = models.BooleanField(default=False)
+    commit_valid = models.BooleanField(default=False)
+    status = models.CharField(max_length=16, choices=Status.choices, default=Status.PENDING)
+    rows = models.PositiveIntegerField(default=0)
+    progress = models.PositiveIntegerField(default=0, help_text="Rows processed so far.")
+    report = models.JSONField(default=dict, blank=True)
+    error = models.TextField(blank=True)
+    task_id = models.CharField(max_length=64, blank=True)
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+    started_at = models.DateTimeField(null=True, blank=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+
+    objects = ImportRunQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        indexes = [models.Index(fields=["program", "-created_at"], name="importrun_program_recent_idx")]
+
+    def __str__(self) -> str:
+        return f"{self.source_name or 'import'} into {self.program.key} ({self.get_status_display()})"

@@ -8,6 +8,7 @@ from django.db import transaction
 from roadmap.models import Role
 
 _ROADMAP = ["program", "phase", "section", "checklistitem", "programmembership"]
+# Import runs are written only by the importer; people read them.
 # What every role reads of the other apps; they name permissions here so one table shows each role.
 _READ_OTHER_APPS = [
     "metrics.view_metric",
@@ -29,17 +30,26 @@ GROUP_PERMISSIONS: dict[str, list[str]] = {
     Role.MANAGER: [
         *(f"roadmap.{action}_{model}" for model in _ROADMAP for action in ("view", "add", "change")),
         "roadmap.delete_programmembership",
+        "roadmap.view_importrun",
         "auth.view_user",  # to pick members with the admin's autocomplete
         *_READ_OTHER_APPS,
         "governance.change_controlleddocument",
+        "roadmap.import_checklistitem",
+        "roadmap.export_checklistitem",
     ],
     Role.CONTRIBUTOR: [
         *(f"roadmap.view_{model}" for model in _ROADMAP),
         "roadmap.change_checklistitem",
+        "roadmap.export_checklistitem",
         *_READ_OTHER_APPS,
     ],
     Role.EXECUTIVE: [*(f"roadmap.view_{model}" for model in _ROADMAP), *_READ_OTHER_APPS],
-    Role.AUDITOR: [*(f"roadmap.view_{model}" for model in _ROADMAP), *_READ_OTHER_APPS],
+    Role.AUDITOR: [
+        *(f"roadmap.view_{model}" for model in _ROADMAP),
+        "roadmap.export_checklistitem",
+        "roadmap.view_importrun",
+        *_READ_OTHER_APPS,
+    ],
 }
 
 

@@ -17,6 +17,7 @@ from typing import Literal
 from django.db.models import Count, Q, Sum
 from django.utils import timezone
 
+from roadmap.keys import PATH_SEPARATOR
 from roadmap.models import ChecklistItem, Phase, Program, Section
 
 Status = ChecklistItem.Status
@@ -152,6 +153,30 @@ def section_progress(sections: Iterable[Section], *, today: date | None = None) 
     return {s.pk: Progress(roll_up(s.pk), credit[s.program_id]) for s in sections}
 
 
+def section_path_tuples(sections: Iterable[Section]) -> dict[int, tuple[str, ...]]:
+    """(root title, …, own title) of each section, from sections already loaded (parents among them)."""
+    by_id = {section.pk: section for section in sections}
+    paths: dict[int, tuple[str, ...]] = {}
+    for section in by_id.values():
+        chain: list[Section] = []
+        cursor: Section | None = section
+        while cursor is not None and cursor.pk not in paths and len(chain) <= len(by_id):
+            chain.append(cursor)
+            cursor = by_id.get(cursor.parent_id) if cursor.parent_id else None
+        prefix = paths[cursor.pk] if cursor is not None and cursor.pk in paths else ()
+        for node in reversed(chain):
+            prefix = (*prefix, node.title)
+            paths[node.pk] = prefix
+    return paths
+
+
+def section_path_index(sections: Iterable[Section]) -> dict[tuple[str, ...], Section]:
+    """Sections by their path, for importers matching a document's or a spreadsheet's section paths."""
+    sections = list(sections)
+    paths = section_path_tuples(sections)
+    return {paths[section.pk]: section for section in sections}
+
+
 def section_paths(program_id: int) -> dict[int, str]:
     """'Parent > Child' path of every section of a program (one query)."""
     rows = {
@@ -170,7 +195,7 @@ def section_paths(program_id: int) -> dict[int, str]:
             parent, title = rows[cursor]
             parts.append(title)
             cursor = parent
-        paths[pk] = " > ".join(reversed(parts))
+        paths[pk] = PATH_SEPARATOR.join(reversed(parts))
     return paths
 
 

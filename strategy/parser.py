@@ -19,12 +19,12 @@ from typing import Any
 import yaml
 
 from cairn.lib.dates import parse_document_date
-from roadmap.keys import item_key
+from cairn.lib.yaml import load_yaml
+from roadmap.keys import PATH_SEPARATOR, item_key
 
-PATH_SEPARATOR = " > "
 # Column sizes of the models the outline is written to; longer text is refused, never cut.
 MAX_SECTION_TITLE = 300
-MAX_ITEM_TITLE = 500
+MAX_ITEM_TITLE = 1000
 MAX_METRIC_NAME = 300
 MAX_PHASE_NAME = 200
 MAX_TITLE = 200
@@ -204,27 +204,6 @@ _BINARY = re.compile(r"[\x00-\x08\x0e-\x1a\x1c-\x1f]")
 MAX_MONTH = 1200
 
 
-class _FrontMatterLoader(yaml.SafeLoader):
-    """YAML for a few metadata keys: no aliases (a tiny document must not expand into gigabytes) and bad
-    dates reported at their line like every other YAML error."""
-
-    def compose_node(self, parent: Any, index: Any) -> Any:
-        if self.check_event(yaml.AliasEvent):
-            raise yaml.composer.ComposerError(
-                None, None, "aliases (*name) are not allowed in front matter", self.peek_event().start_mark
-            )
-        return super().compose_node(parent, index)
-
-    def construct_yaml_timestamp(self, node: Any) -> Any:
-        try:
-            return super().construct_yaml_timestamp(node)
-        except ValueError as exc:
-            raise yaml.constructor.ConstructorError(
-                None, None, f"{node.value!r} is not a valid date ({exc})", node.start_mark
-            ) from None
-
-
-_FrontMatterLoader.add_constructor("tag:yaml.org,2002:timestamp", _FrontMatterLoader.construct_yaml_timestamp)
 MAX_FRONT_MATTER_BYTES = 64 * 1024
 
 
@@ -375,7 +354,7 @@ class _Parser:
         if len(block) > MAX_FRONT_MATTER_BYTES:
             raise StrategyError(f"the front matter is longer than {MAX_FRONT_MATTER_BYTES:,} characters.", 1)
         try:
-            data = yaml.load(block, Loader=_FrontMatterLoader)  # noqa: S506 - a SafeLoader without aliases
+            data = load_yaml(block)
         except yaml.YAMLError as exc:
             mark = getattr(exc, "problem_mark", None)
             line = mark.line + 2 if mark is not None else 1

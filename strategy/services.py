@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import fnmatch
 import hashlib
-from collections.abc import Iterable, Mapping
+from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -31,6 +31,7 @@ from roadmap import access
 from roadmap import services as roadmap_services
 from roadmap.keys import normalise_text
 from roadmap.models import ChecklistItem, Phase, Program, Section, default_levels
+from roadmap.selectors import section_path_index
 from strategy.parser import PATH_SEPARATOR, Outline, OutlineItem, StrategyError, parse_strategy
 from strategy.writer import DOCUMENT_COLUMNS, render_from_source, render_generated
 
@@ -151,21 +152,6 @@ def strategy_import(
     return report
 
 
-def _path_index(sections: Iterable[Section]) -> dict[tuple[str, ...], Section]:
-    by_id = {section.pk: section for section in sections}
-    paths: dict[int, tuple[str, ...]] = {}
-
-    def path_of(section: Section, seen: frozenset[int] = frozenset()) -> tuple[str, ...]:
-        if section.pk in paths:
-            return paths[section.pk]
-        parent = by_id.get(section.parent_id) if section.parent_id else None
-        prefix = path_of(parent, seen | {section.pk}) if parent and parent.pk not in seen else ()
-        paths[section.pk] = (*prefix, section.title)
-        return paths[section.pk]
-
-    return {path_of(section): section for section in by_id.values()}
-
-
 def level_for(path: tuple[str, ...], rules: list[dict[str, Any]], phase_number: int | None) -> int | None:
     """The first rule whose pattern matches the section path (or one of its ancestors) wins, then the phase."""
     candidates = [PATH_SEPARATOR.join(path[:depth]).casefold() for depth in range(len(path), 0, -1)]
@@ -278,7 +264,7 @@ class _Importer:
         return result
 
     def _sections(self, program: Program, phases: dict[int, Phase]) -> dict[tuple[str, ...], Section]:
-        by_path = _path_index(program.sections.all())
+        by_path = section_path_index(program.sections.all())
         seen: set[tuple[str, ...]] = set()
         to_update: list[Section] = []
         # Parents come before children in the outline, so one pass can create each level's parents first.

@@ -8,12 +8,13 @@ A program that never had a document is written from its outline in the same stru
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
 import yaml
 
 from roadmap.keys import normalise_text
+from roadmap.selectors import section_path_tuples
 from strategy.parser import (
     CONTROL_FIELD_NAMES,
     PATH_SEPARATOR,
@@ -52,19 +53,6 @@ FOOTER_FIELDS = (
 UNLIMITED = 1 << 62
 
 
-def section_path_map(sections: Iterable[Section]) -> dict[int, tuple[str, ...]]:
-    by_id = {section.pk: section for section in sections}
-    paths: dict[int, tuple[str, ...]] = {}
-    for section in by_id.values():
-        parts: list[str] = []
-        cursor: Section | None = section
-        while cursor is not None and len(parts) <= len(by_id):
-            parts.append(cursor.title)
-            cursor = by_id.get(cursor.parent_id) if cursor.parent_id else None
-        paths[section.pk] = tuple(reversed(parts))
-    return paths
-
-
 def _document_value(document: ControlledDocument | None, field: str) -> str:
     return str(getattr(document, DOCUMENT_COLUMNS[field], "") or "") if document is not None else ""
 
@@ -96,7 +84,7 @@ def render_from_source(
 ) -> str:
     outline = parse_strategy(source, max_bytes=UNLIMITED)
     lines = list(outline.lines)
-    paths = section_path_map(sections)
+    paths = section_path_tuples(sections)
     dropped: set[int] = set()  # 0-based indexes of lines whose item or metric is gone
     inserts: dict[int, list[str]] = defaultdict(list)  # after 0-based index → new lines
 

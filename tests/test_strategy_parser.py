@@ -695,12 +695,12 @@ def test_it_refuses_a_file_over_the_size_limit() -> None:
     assert "CAIRN_STRATEGY_MAX_BYTES" in error.message
 
 
-def test_it_refuses_a_task_longer_than_500_characters() -> None:
-    assert titles(parse_strategy(f"# T\n\n## S\n- [ ] {'a' * 500}\n")) == ["a" * 500]
+def test_it_refuses_a_task_longer_than_1000_characters() -> None:
+    assert titles(parse_strategy(f"# T\n\n## S\n- [ ] {'a' * 1000}\n")) == ["a" * 1000]
 
-    error = refusal(f"# T\n\n## S\n- [ ] {'a' * 501}\n")
+    error = refusal(f"# T\n\n## S\n- [ ] {'a' * 1001}\n")
     assert error.line == 4
-    assert "501" in error.message and "500" in error.message
+    assert "1001" in error.message and "1000" in error.message
 
 
 def test_it_refuses_a_title_longer_than_200_characters() -> None:
