@@ -13,6 +13,7 @@ router.register("phases", roadmap_api.PhaseViewSet, basename="phase")
 router.register("sections", roadmap_api.SectionViewSet, basename="section")
 router.register("items", roadmap_api.ChecklistItemViewSet, basename="item")
 router.register("memberships", roadmap_api.MembershipViewSet, basename="membership")
+router.register("import-runs", roadmap_api.ImportRunViewSet, basename="import-run")
 
 admin.site.site_header = "Cairn"
 admin.site.site_title = "Cairn"
@@ -21,6 +22,12 @@ admin.site.index_title = "Programs, roadmaps and evidence"
 urlpatterns = [
     path("", RedirectView.as_view(pattern_name="admin:index", permanent=False)),
     path("admin/", admin.site.urls),
+    path("api/v1/imports/checklist/", roadmap_api.ChecklistImportView.as_view(), name="import-checklist"),
+    path(
+        "api/v1/programs/<slug:key>/checklist/",
+        roadmap_api.ChecklistExportView.as_view(),
+        name="export-checklist",
+    ),
     path("api/v1/imports/strategy/", strategy_api.StrategyImportView.as_view(), name="import-strategy"),
     path(
         "api/v1/programs/<slug:key>/strategy/",

@@ -10,6 +10,7 @@ from django.contrib.admin.utils import unquote
 from django.contrib.admin.views.main import ChangeList
 from django.contrib.auth import get_user_model
 from django.core.exceptions import PermissionDenied, ValidationError
+from django.db import models
 from django.db.models import Model, QuerySet
 from django.http import Http404, HttpRequest, HttpResponse
 from django.template.response import TemplateResponse
@@ -18,6 +19,7 @@ from django.utils.html import format_html
 from simple_history.admin import SimpleHistoryAdmin
 
 from roadmap import access, selectors, services
+from roadmap.admin_checklists import ChecklistImportExportMixin
 from roadmap.models import ChecklistItem, Phase, Program, ProgramMembership, Section
 from roadmap.selectors import Progress
 
@@ -329,7 +331,7 @@ class StatusReasonForm(forms.Form):
 
 
 @admin.register(ChecklistItem)
-class ChecklistItemAdmin(ProgramScopedAdmin):
+class ChecklistItemAdmin(ChecklistImportExportMixin, ProgramScopedAdmin):
     list_display = [
         "ref", "title", "section", "phase", "status", "owner", "due_date", "level", "overdue_flag",
     ]  # fmt: skip
@@ -350,6 +352,8 @@ class ChecklistItemAdmin(ProgramScopedAdmin):
     search_fields = ["key", "ref", "title", "description"]
     ordering = ["program", "order", "id"]
     list_per_page = 100
+    # Evidence links are https unless someone writes http:// (Django 6's default, chosen now).
+    formfield_overrides = {models.URLField: {"assume_scheme": "https"}}
     actions = ["mark_in_progress", "mark_done", "mark_blocked", "mark_not_applicable"]
     readonly_fields = [
         "completed_at",
@@ -361,7 +365,20 @@ class ChecklistItemAdmin(ProgramScopedAdmin):
     ]
     fieldsets = [
         (None, {"fields": ["program", "section", "phase", "key", "ref", "title", "description", "kind"]}),
-        ("Progress", {"fields": ["status", "status_reason", "owner", "due_date", "completed_at"]}),
+        (
+            "Progress",
+            {
+                "fields": [
+                    "status",
+                    "status_reason",
+                    "owner",
+                    "due_date",
+                    "completed_at",
+                    "evidence_url",
+                    "notes",
+                ]
+            },
+        ),
         ("Scoring", {"fields": ["weight", "level", "blocking", "valid_for_days", "grace_days"]}),
         ("Record", {"fields": ["attested_at", "attested_by", "archived_at", "source_line", "created_at"]}),
     ]

@@ -6,20 +6,29 @@ from typing import Any
 
 import django_filters
 from django.conf import settings
+from django.core.exceptions import PermissionDenied
 from django.db import transaction
 from django.db.models import QuerySet
+from django.http import Http404, HttpResponse
 from django.utils import timezone
-from drf_spectacular.utils import extend_schema, inline_serializer
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema, inline_serializer
 from rest_framework import mixins, serializers, status, viewsets
 from rest_framework.decorators import action
+from rest_framework.parsers import FormParser, MultiPartParser
+from rest_framework.renderers import BaseRenderer, JSONRenderer
 from rest_framework.request import Request
 from rest_framework.response import Response
+from rest_framework.views import APIView
 
-from roadmap import selectors, services
-from roadmap.models import ChecklistItem, Phase, Program, ProgramMembership, Section
+from roadmap import checklists, selectors, services
+from roadmap.models import ChecklistItem, ImportRun, Phase, Program, ProgramMembership, Section
+from roadmap.resources import EXPORT_FORMATS, checklist_export
 from roadmap.serializers import (
     BulkStatusSerializer,
+    ChecklistImportSerializer,
     ChecklistItemSerializer,
+    ImportRunSerializer,
     MembershipSerializer,
     PhaseSerializer,
     ProgramSerializer,
@@ -269,3 +278,113 @@ class MembershipViewSet(viewsets.ReadOnlyModelViewSet):
 
     def get_queryset(self) -> QuerySet[ProgramMembership]:
         return ProgramMembership.objects.for_user(self.request.user).select_related("program", "user")
+
+
+class ImportRunViewSet(viewsets.ReadOnlyModelViewSet):
+    """Every checklist import with its counts and errors; a queued one shows its progress here."""
+
+    serializer_class = ImportRunSerializer
+    filterset_fields = ["status"]
+    ordering_fields = ["created_at"]
+
+    def get_queryset(self) -> QuerySet[ImportRun]:
+        runs = ImportRun.objects.for_user(self.request.user).select_related("program", "created_by")
+        if key := self.request.query_params.get("program"):
+            runs = runs.filter(program__key=key)
+        return runs.defer("source")
+
+
+class ChecklistImportView(APIView):
+    parser_classes = [MultiPartParser, FormParser]
+
+    @extend_schema(
+        operation_id="imports_checklist_create",
+        request={"multipart/form-data": ChecklistImportSerializer},
+        responses={
+            200: OpenApiResponse(
+                description="Imported (or dry run): the report, with `run` the import run id."
+            ),
+            202: OpenApiResponse(description="Large file queued: follow /api/v1/import-runs/{run}/."),
+            400: OpenApiResponse(
+                description="Unreadable file, or invalid rows (nothing written): the report."
+            ),
+            403: OpenApiResponse(description="Not a manager of the program."),
+            404: OpenApiResponse(description="No such program."),
+        },
+        description=(
+            "Import checklist items from a spreadsheet; one engine with the admin and `import_checklist`. Files "
+            "over CAIRN_CHECKLIST_INLINE_ROWS rows are queued (202) and report progress on their import run."
+        ),
+    )
+    def post(self, request: Request) -> Response:
+        serializer = ChecklistImportSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        options = serializer.validated_data
+        program = Program.objects.for_user(request.user).filter(key=options["program"]).first()
+        if program is None:
+            raise Http404("No such program.")
+        upload = options["file"]
+        mapping_file = options.get("mapping_file")
+        try:
+            run, report = checklists.import_run_start(
+                program=program,
+                data=upload.read(),
+                source_name=upload.name or "",
+                file_format=options["format"],
+                by=request.user,
+                mapping=options["mapping"],
+                mapping_text=mapping_file.read().decode("utf-8", "replace") if mapping_file else "",
+                dry_run=options["dry_run"],
+                commit_valid=options["commit_valid"],
+            )
+        except checklists.ChecklistFileError as exc:
+            return Response({"detail": str(exc), "row": exc.row}, status=status.HTTP_400_BAD_REQUEST)
+        if report is None:
+            return Response(
+                {"run": run.pk, "status": run.status, "rows": run.rows}, status=status.HTTP_202_ACCEPTED
+            )
+        rejected = report.invalid and not report.committed
+        return Response(
+            {**report.as_dict(), "run": run.pk},
+            status=status.HTTP_400_BAD_REQUEST if rejected else status.HTTP_200_OK,
+        )
+
+
+class PassthroughRenderer(BaseRenderer):
+    """Lets a view answer any Accept header with a file it builds itself."""
+
+    media_type = "*/*"
+    format = "file"
+
+    def render(
+        self, data: Any, accepted_media_type: str | None = None, renderer_context: Any = None
+    ) -> bytes:
+        return data if isinstance(data, bytes) else str(data).encode()
+
+
+class ChecklistExportView(APIView):
+    renderer_classes = [JSONRenderer, PassthroughRenderer]
+
+    @extend_schema(
+        operation_id="programs_checklist_retrieve",
+        parameters=[OpenApiParameter("format", str, enum=list(EXPORT_FORMATS), default="csv")],
+        responses={
+            (200, "application/octet-stream"): OpenApiTypes.BINARY,
+            404: OpenApiResponse(description="No such program."),
+        },
+        description="The program's active checklist items in the import's canonical columns, formulas escaped.",
+    )
+    def get(self, request: Request, key: str) -> HttpResponse:
+        program = Program.objects.for_user(request.user).filter(key=key).first()
+        if program is None:
+            raise Http404("No such program.")
+        if not request.user.has_perm("roadmap.export_checklistitem"):
+            raise PermissionDenied("You may not export checklists.")
+        file_format = request.query_params.get("format", "csv")
+        if file_format not in EXPORT_FORMATS:
+            raise serializers.ValidationError({"format": f"Expected one of {', '.join(EXPORT_FORMATS)}."})
+        content = checklist_export(program=program, by=request.user, file_format=file_format)
+        format_class = EXPORT_FORMATS[file_format]()
+        response = HttpResponse(content, content_type=format_class.get_content_type())
+        response["Content-Disposition"] = f'attachment; filename="{program.key}-checklist.{file_format}"'
+        return response

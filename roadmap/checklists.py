@@ -767,7 +767,7 @@ def import_run_start(
     if by is not None and not access.can_manage_program(by, program.pk):
         raise PermissionDenied(f"Only managers of {program.key} may import checklists into it.")
     file_format = detect_format(source_name, file_format)
-    parsed_mapping = _mapping_of(mapping, mapping_text)
+    parsed_mapping = mapping_from(mapping, mapping_text)
     _, rows = read_rows(data, file_format)
     run = ImportRun.objects.create(
         program=program,
@@ -792,7 +792,8 @@ def import_run_start(
     return run, report
 
 
-def _mapping_of(name: str, text: str) -> Mapping | None:
+def mapping_from(name: str, text: str) -> Mapping | None:
+    """The mapping given as YAML text, else the built-in or file `name`, else none (canonical columns)."""
     if text:
         return load_mapping(text, is_text=True)
     return load_mapping(name) if name else None
@@ -810,7 +811,7 @@ def import_run_execute(*, run_id: int) -> str:
         _execute(
             run,
             bytes(run.source or b""),
-            _mapping_of(run.mapping if run.mapping != "uploaded" else "", run.mapping_text),
+            mapping_from(run.mapping if run.mapping != "uploaded" else "", run.mapping_text),
             run.created_by,
         )
     except Exception as exc:

@@ -7,7 +7,7 @@ from typing import Any
 from django.contrib.auth import get_user_model
 from rest_framework import serializers
 
-from roadmap.models import ChecklistItem, Phase, Program, ProgramMembership, Section
+from roadmap.models import ChecklistItem, ImportRun, Phase, Program, ProgramMembership, Section
 from roadmap.selectors import PhaseHealth, Progress
 
 
@@ -188,3 +188,33 @@ class MembershipSerializer(serializers.ModelSerializer):
     class Meta:
         model = ProgramMembership
         fields = ["id", "program", "user", "role", "created_at"]
+
+
+class ChecklistImportSerializer(serializers.Serializer):
+    file = serializers.FileField(allow_empty_file=True, help_text="CSV, XLSX, JSON or YAML.")
+    program = serializers.SlugField(max_length=64, help_text="Key of the program to import into.")
+    format = serializers.ChoiceField(choices=["", "csv", "xlsx", "json", "yaml"], required=False, default="")
+    mapping = serializers.CharField(
+        required=False, default="", help_text="Name of a built-in mapping, e.g. asvs."
+    )
+    mapping_file = serializers.FileField(
+        required=False, help_text="A YAML mapping instead of a built-in one."
+    )
+    dry_run = serializers.BooleanField(default=False)
+    commit_valid = serializers.BooleanField(
+        default=False, help_text="Import the valid rows, report the rest."
+    )
+
+
+class ImportRunSerializer(serializers.ModelSerializer):
+    program = serializers.SlugRelatedField(slug_field="key", read_only=True)
+    created_by = serializers.SlugRelatedField(slug_field="username", read_only=True)
+
+    class Meta:
+        model = ImportRun
+        fields = [
+            "id", "program", "source_name", "file_format", "mapping", "sha256", "dry_run", "commit_valid",
+            "status", "rows", "progress", "report", "error", "created_by", "created_at", "started_at",
+            "finished_at",
+        ]  # fmt: skip
+        read_only_fields = fields

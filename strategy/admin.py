@@ -1,13 +1,11 @@
 """Strategy import (upload → preview → confirm) and export on the program admin.
 
-The preview is a dry run of the very import the confirmation performs; the uploaded text waits in the
-user's session (database-backed, so any web node can confirm it) and is dropped once used.
+The preview is a dry run of the very import the confirmation performs; the upload waits for the
+confirmation in the session (`cairn.lib.uploads`).
 """
 
 from __future__ import annotations
 
-import hashlib
-import secrets
 from typing import Any
 
 from django import forms
@@ -17,12 +15,11 @@ from django.http import Http404, HttpRequest, HttpResponse, HttpResponseRedirect
 from django.template.response import TemplateResponse
 from django.urls import path, reverse
 
+from cairn.lib.uploads import stash_upload, take_upload
 from roadmap.admin import ProgramAdmin
 from roadmap.models import Program
 from strategy.parser import StrategyError
 from strategy.services import strategy_export, strategy_import
-
-SESSION_KEY = "cairn_strategy_import"
 
 
 class StrategyUploadForm(forms.Form):
@@ -87,14 +84,9 @@ class StrategyProgramAdmin(ProgramAdmin):
             except (StrategyError, PermissionDenied) as exc:
                 form.add_error("file" if isinstance(exc, StrategyError) else None, str(exc))
             else:
-                token = secrets.token_urlsafe(16)
-                request.session[SESSION_KEY] = {
-                    "token": token,
-                    "text": data.decode("utf-8-sig"),
-                    "name": upload.name or "",
-                    "program": report.program,
-                    "sha256": hashlib.sha256(data).hexdigest(),
-                }
+                token = stash_upload(
+                    request, "strategy", data, name=upload.name or "", program=report.program
+                )
                 return TemplateResponse(
                     request,
                     "admin/strategy/import_preview.html",
@@ -107,24 +99,20 @@ class StrategyProgramAdmin(ProgramAdmin):
         )
 
     def _confirm(self, request: HttpRequest) -> HttpResponse:
-        pending = request.session.get(SESSION_KEY)
-        if not pending or pending.get("token") != request.POST.get("token"):
+        pending = take_upload(request, "strategy", request.POST.get("token"))
+        if pending is None:
             messages.error(
                 request, "That preview has expired or was already imported; upload the file again."
             )
             return HttpResponseRedirect(reverse("admin:roadmap_program_import_strategy"))
+        data, details = pending
         try:
             report = strategy_import(
-                data=pending["text"],
-                by=request.user,
-                program_key=pending["program"],
-                source_name=pending["name"],
+                data=data, by=request.user, program_key=details["program"], source_name=details["name"]
             )
         except (StrategyError, PermissionDenied) as exc:
             messages.error(request, f"Nothing was imported: {exc}")
             return HttpResponseRedirect(reverse("admin:roadmap_program_import_strategy"))
-        finally:
-            request.session.pop(SESSION_KEY, None)
         for line in report.summary_lines():
             messages.success(request, line)
         for warning in report.warnings:

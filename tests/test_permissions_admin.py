@@ -50,7 +50,8 @@ PROGRAM_ADMIN: dict[tuple[str, str], str] = {
 
 # Editable fields of an existing item for a manager; the program is read-only once the item exists.
 ITEM_FIELDS = {"section", "phase", "key", "ref", "title", "description", "kind", "status",
-               "status_reason", "owner", "due_date", "weight", "level", "blocking", "valid_for_days", "grace_days"}  # fmt: skip
+               "status_reason", "owner", "due_date", "weight", "level", "blocking", "valid_for_days", "grace_days",
+               "evidence_url", "notes"}  # fmt: skip
 ITEM_EDITABLE_FIELDS = {EDITABLE: ITEM_FIELDS, STATUS_ONLY: {"status", "status_reason"}, READONLY: set()}
 
 
