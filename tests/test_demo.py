@@ -1,4 +1,5 @@
 import re
+from pathlib import Path
 
 import pytest
 from django.core.management import CommandError, call_command
@@ -50,3 +51,16 @@ def test_demo_passwords_log_in(settings, capsys, client):
     passwords = dict(re.findall(r"demo user (\w+) \(\w+\): password (\S+)", capsys.readouterr().out))
     assert client.login(username="manager", password=passwords["manager"])
     assert client.get("/admin/roadmap/checklistitem/").status_code == 200
+
+
+def test_the_sample_checklist_imports_into_the_example_program(settings, capsys):
+    settings.DEMO_MODE = True
+    call_command("load_demo")
+    sample = Path(__file__).resolve().parents[1] / "fixtures" / "sample_checklist.csv"
+    call_command("import_checklist", str(sample), "--program", "harbour-platform")
+    out = capsys.readouterr().out
+    assert "4 rows: 4 added, 0 changed, 0 unchanged, 0 invalid" in out
+    blocked = ChecklistItem.objects.get(key="ops-runbook-04")
+    assert (blocked.status, blocked.status_reason) == ("blocked", "Waiting for the identity provider's audit API")
+    assert blocked.phase.code == "P3"
+    assert blocked.section.parent.title == "Roadmap"
