@@ -375,6 +375,22 @@ def _cell_text(value: Any) -> str:
 # --- the import ---------------------------------------------------------------------------------------------
 
 
+def prepared_rows(
+    data: bytes, file_format: str, mapping: Mapping | None
+) -> tuple[set[str], list[tuple[int, dict[str, Any]]]]:
+    """The canonical columns present and the mapped rows of a file, or ChecklistFileError."""
+    headers, rows = read_rows(data, file_format)
+    present, rows = _apply_mapping(headers, rows, mapping or Mapping())
+    missing = [column for column in REQUIRED_COLUMNS if column not in present]
+    if missing:
+        raise ChecklistFileError(
+            f"missing required column(s) {', '.join(missing)}; the file has {', '.join(h for h in headers if h)}. "
+            f"Expected columns: {', '.join(CANONICAL_COLUMNS)} (or a mapping).",
+            1,
+        )
+    return present, rows
+
+
 def checklist_import(
     *,
     program: Program,
@@ -390,15 +406,7 @@ def checklist_import(
     """Import a checklist file into `program`; see the module docstring. `by=None` is an operator (CLI)."""
     if by is not None and not access.can_manage_program(by, program.pk):
         raise PermissionDenied(f"Only managers of {program.key} may import checklists into it.")
-    headers, rows = read_rows(data, file_format)
-    present, rows = _apply_mapping(headers, rows, mapping or Mapping())
-    missing = [column for column in REQUIRED_COLUMNS if column not in present]
-    if missing:
-        raise ChecklistFileError(
-            f"missing required column(s) {', '.join(missing)}; the file has {', '.join(h for h in headers if h)}. "
-            f"Expected columns: {', '.join(CANONICAL_COLUMNS)} (or a mapping).",
-            1,
-        )
+    present, rows = prepared_rows(data, file_format, mapping)
     importer = _ChecklistImporter(program, by=by, present=present, source_name=source_name)
     with transaction.atomic():
         Program.objects.select_for_update().filter(pk=program.pk).first()
@@ -510,12 +518,12 @@ class _ChecklistImporter:
         result = RowResult(row=number, action="new", key=text("key") if "key" in values else "", title=title)
         if "program" in values and text("program") and text("program") != self.program.key:
             problem("program", f"this row is for program {text('program')!r}, not {self.program.key!r}.")
-        if not title:
+        if not title and not any(error.column == "title" for error in errors):
             problem("title", "a title is required.")
         elif len(title) > 1000:
             problem("title", f"at most 1000 characters (this one has {len(title)}).")
         path = tuple(part.strip() for part in section_text.split(">") if part.strip())
-        if not path:
+        if not path and not any(error.column == "section" for error in errors):
             problem("section", "a section path is required, e.g. 'Cloud Capabilities > Cloud Security'.")
         elif any(len(part) > 300 for part in path):
             problem("section", "each part of the section path may have at most 300 characters.")
@@ -625,14 +633,15 @@ class _ChecklistImporter:
                     changes[name.removesuffix("_id")] = (_shown(getattr(item, name)), _shown(value))
                 fields.add(name)
         status_change = None
+        needs_reason = status in ChecklistItem.STATUSES_NEEDING_REASON
         if status is not None and (
-            new
-            or status != item.status
-            or (reason and reason != item.status_reason and status in ChecklistItem.STATUSES_NEEDING_REASON)
+            new or status != item.status or (needs_reason and reason != item.status_reason)
         ):
-            status_change = (status, reason if status in ChecklistItem.STATUSES_NEEDING_REASON else "")
-            if not new:
+            status_change = (status, reason if needs_reason else "")
+            if not new and status != item.status:
                 changes["status"] = (item.status, status)
+            elif not new:
+                changes["status_reason"] = (item.status_reason, reason)
         if not new:
             for name in fields - {"section_id"}:
                 setattr(item, name, wanted[name])
@@ -768,7 +777,9 @@ def import_run_start(
         raise PermissionDenied(f"Only managers of {program.key} may import checklists into it.")
     file_format = detect_format(source_name, file_format)
     parsed_mapping = mapping_from(mapping, mapping_text)
-    _, rows = read_rows(data, file_format)
+    _, rows = prepared_rows(
+        data, file_format, parsed_mapping
+    )  # refuse an unreadable file before recording it
     run = ImportRun.objects.create(
         program=program,
         source_name=source_name[:300],

@@ -34,8 +34,9 @@ class ChecklistItemResource(resources.ModelResource):
 
     class Meta:
         model = ChecklistItem
-        fields = ("program", *CANONICAL_COLUMNS)
-        export_order = ("program", *CANONICAL_COLUMNS)
+        # status_reason too: a blocked or not-applicable item re-imports with its reason.
+        fields = ("program", *CANONICAL_COLUMNS, "status_reason")
+        export_order = ("program", *CANONICAL_COLUMNS, "status_reason")
 
     def __init__(self, *, user: Any = None, **kwargs: Any) -> None:
         super().__init__(**kwargs)
