@@ -8,6 +8,7 @@ naming the variable.
 from pathlib import Path
 
 import dj_database_url
+from celery.schedules import crontab
 from django.core.exceptions import ImproperlyConfigured
 
 from cairn.lib.env import env_bool, env_int, env_list, env_str
@@ -49,6 +50,7 @@ INSTALLED_APPS = [
     "governance",
     # After roadmap: its admin extends the program admin with the strategy import and export.
     "strategy",
+    "scorecards",
 ]
 
 MIDDLEWARE = [
@@ -166,6 +168,14 @@ CELERY_TASK_DEFAULT_QUEUE = "default"
 # Every task is routed here by name, so one table shows which workers run what.
 CELERY_TASK_ROUTES = {
     "roadmap.tasks.*": {"queue": "default"},
+    "scorecards.tasks.snapshot*": {"queue": "default"},
+}
+# Beat's database scheduler installs these at start; times are in TIME_ZONE.
+CELERY_BEAT_SCHEDULE = {
+    "maturity-snapshots-daily": {
+        "task": "scorecards.tasks.snapshots_daily",
+        "schedule": crontab(hour=env_int("CAIRN_SNAPSHOT_HOUR", 2, minimum=0), minute=15),
+    },
 }
 # At-least-once delivery: a task is acknowledged after it ran, and re-queued if its worker dies mid-way.
 CELERY_TASK_ACKS_LATE = True
@@ -186,6 +196,10 @@ CELERY_TIMEZONE = TIME_ZONE
 CAIRN_BULK_INLINE_LIMIT = env_int("CAIRN_BULK_INLINE_LIMIT", 200, minimum=1)
 # Strategy documents larger than this are refused before they are parsed (bytes; default 5 MB).
 CAIRN_STRATEGY_MAX_BYTES = env_int("CAIRN_STRATEGY_MAX_BYTES", 5 * 1024 * 1024, minimum=1024)
+# Evidence without its own validity (a manual attestation) counts as fresh for this many days, then fades
+# over the grace period (DESIGN §5).
+CAIRN_EVIDENCE_VALID_DAYS = env_int("CAIRN_EVIDENCE_VALID_DAYS", 365, minimum=1)
+CAIRN_EVIDENCE_GRACE_DAYS = env_int("CAIRN_EVIDENCE_GRACE_DAYS", 30, minimum=0)
 # Checklist spreadsheets: largest file accepted (bytes), and above how many rows an import runs in Celery.
 CAIRN_CHECKLIST_MAX_BYTES = env_int("CAIRN_CHECKLIST_MAX_BYTES", 20 * 1024 * 1024, minimum=1024)
 CAIRN_CHECKLIST_INLINE_ROWS = env_int("CAIRN_CHECKLIST_INLINE_ROWS", 2000, minimum=1)

@@ -5,6 +5,7 @@ from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 from rest_framework.routers import DefaultRouter
 
 from roadmap import api as roadmap_api
+from scorecards import api as scorecards_api
 from strategy import api as strategy_api
 
 router = DefaultRouter()
@@ -14,6 +15,7 @@ router.register("sections", roadmap_api.SectionViewSet, basename="section")
 router.register("items", roadmap_api.ChecklistItemViewSet, basename="item")
 router.register("memberships", roadmap_api.MembershipViewSet, basename="membership")
 router.register("import-runs", roadmap_api.ImportRunViewSet, basename="import-run")
+router.register("snapshots", scorecards_api.SnapshotViewSet, basename="snapshot")
 
 admin.site.site_header = "Cairn"
 admin.site.site_title = "Cairn"
@@ -28,6 +30,8 @@ urlpatterns = [
         roadmap_api.ChecklistExportView.as_view(),
         name="export-checklist",
     ),
+    path("api/v1/score/", scorecards_api.ScoreView.as_view(), name="score"),
+    path("api/v1/programs/<slug:key>/maturity/", scorecards_api.MaturityView.as_view(), name="maturity"),
     path("api/v1/imports/strategy/", strategy_api.StrategyImportView.as_view(), name="import-strategy"),
     path(
         "api/v1/programs/<slug:key>/strategy/",

@@ -1,0 +1,32 @@
+"""Celery entry points for maturity: thin wrappers that load by id and call one service."""
+
+from __future__ import annotations
+
+from datetime import date
+
+from celery import shared_task
+from django.utils import timezone
+
+from roadmap.models import Program
+from scorecards import services
+
+
+@shared_task(soft_time_limit=60, time_limit=90)  # queue: see CELERY_TASK_ROUTES
+def snapshots_daily() -> int:
+    """Beat's daily tick: one snapshot task per active program for today. Safe to run twice."""
+    today = timezone.localdate().isoformat()
+    program_ids = list(Program.objects.filter(status=Program.Status.ACTIVE).values_list("pk", flat=True))
+    for program_id in program_ids:
+        snapshot_program.delay(program_id=program_id, day=today)
+    return len(program_ids)
+
+
+@shared_task(
+    soft_time_limit=240, time_limit=300, autoretry_for=(ConnectionError,), retry_backoff=True, retry_jitter=True,
+    max_retries=5,
+)  # fmt: skip
+def snapshot_program(*, program_id: int, day: str) -> int:
+    """Store the program's snapshot for `day`; a retry finds it stored (unique per program, day and model)."""
+    program = Program.objects.get(pk=program_id)
+    snapshot, _ = services.snapshot_save(program=program, day=date.fromisoformat(day))
+    return snapshot.pk
