@@ -13,6 +13,7 @@ _ROADMAP = ["program", "phase", "section", "checklistitem", "programmembership"]
 _READ_OTHER_APPS = [
     "metrics.view_metric",
     "governance.view_controlleddocument",
+    "scorecards.view_snapshot",
     "governance.view_documentversion",
 ]
 
