@@ -221,10 +221,9 @@ def _requirement(raw: Any, position: int, level_count: int, as_of: datetime) -> 
         raise EngineError("must be true or false.", requirement=ident, field="blocking")
     valid_for = _number(raw.get("valid_for_days", DEFAULT_VALID_FOR_DAYS), ident, "valid_for_days")
     grace = _number(raw.get("grace_days", DEFAULT_GRACE_DAYS), ident, "grace_days")
-    if valid_for < 0 or grace < 0:
-        raise EngineError(
-            "validity and grace must not be negative.", requirement=ident, field="valid_for_days"
-        )
+    for name, days in (("valid_for_days", valid_for), ("grace_days", grace)):
+        if days < 0:
+            raise EngineError("must not be negative.", requirement=ident, field=name)
     requirement = Requirement(
         id=ident, area=area, level=level, weight=weight, blocking=blocking, valid_for=valid_for, grace=grace,
         extra={key: raw[key] for key in ("kind", "title") if key in raw},
@@ -242,7 +241,9 @@ def _requirement(raw: Any, position: int, level_count: int, as_of: datetime) -> 
             requirement.passed = evidence.get("passed")
             if evidence.get("value") is not None:
                 requirement.value = _number(evidence["value"], ident, "evidence.value")
-            requirement.error = bool(evidence.get("error", False))
+            if not isinstance(evidence.get("error", False), bool):
+                raise EngineError("must be true or false.", requirement=ident, field="evidence.error")
+            requirement.error = evidence.get("error", False)
     if (metric := raw.get("metric")) is not None:
         metric = _mapping(metric, ident, "metric")
         _unknown(metric, METRIC_KEYS, ident, "metric")
@@ -306,7 +307,8 @@ def _evaluate_one(requirement: Requirement, as_of: datetime) -> Evaluated:
             result.freshness, result.state = ZERO, "expired"
         result.credit = _credit(requirement, as_of)
         result.passed = result.credit == ONE
-        alive = age < valid + grace
+        # Evidence is valid through day V (f = 1 there); with no grace the gate closes after V, not at it.
+        alive = age < valid + grace or (grace == 0 and age <= valid)
     else:
         result.state = "error" if has_evidence else "missing"
         alive = False

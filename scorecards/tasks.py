@@ -17,7 +17,7 @@ def snapshots_daily() -> int:
     today = timezone.localdate().isoformat()
     program_ids = list(Program.objects.filter(status=Program.Status.ACTIVE).values_list("pk", flat=True))
     for program_id in program_ids:
-        snapshot_program.delay(program_id=program_id, day=today)
+        snapshot_program.delay_on_commit(program_id=program_id, day=today)
     return len(program_ids)
 
 
