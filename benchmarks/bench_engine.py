@@ -31,7 +31,10 @@ def synthetic_input(count: int) -> dict[str, Any]:
         age = timedelta(days=index % 70)
         if index % 7 == 0:
             requirement["metric"] = {"baseline": 0.5, "target": 0.9, "direction": "higher"}
-            requirement["evidence"] = {"observed_at": (AS_OF - age).isoformat(), "value": 0.5 + (index % 5) / 10}
+            requirement["evidence"] = {
+                "observed_at": (AS_OF - age).isoformat(),
+                "value": 0.5 + (index % 5) / 10,
+            }
         elif index % 11 != 0:
             requirement["evidence"] = {"observed_at": (AS_OF - age).isoformat(), "passed": index % 3 != 0}
         if index % 97 == 0:
@@ -44,7 +47,9 @@ def synthetic_input(count: int) -> dict[str, Any]:
 def _queries_for_items(program: Program, section: Section, total: int) -> int:
     existing = ChecklistItem.objects.filter(program=program).count()
     ChecklistItem.objects.bulk_create(
-        ChecklistItem(program=program, section=section, key=f"k{index}", title=f"Item {index}", level=1 + index % 3)
+        ChecklistItem(
+            program=program, section=section, key=f"k{index}", title=f"Item {index}", level=1 + index % 3
+        )
         for index in range(existing, total)
     )
     with CaptureQueriesContext(connection) as queries:

@@ -169,9 +169,14 @@ CELERY_TASK_DEFAULT_QUEUE = "default"
 CELERY_TASK_ROUTES = {
     "roadmap.tasks.*": {"queue": "default"},
     "scorecards.tasks.snapshot*": {"queue": "default"},
+    "governance.tasks.*": {"queue": "default"},
 }
 # Beat's database scheduler installs these at start; times are in TIME_ZONE.
 CELERY_BEAT_SCHEDULE = {
+    "document-control-daily": {
+        "task": "governance.tasks.document_control_daily",
+        "schedule": crontab(hour=env_int("CAIRN_REMINDER_HOUR", 6, minimum=0), minute=0),
+    },
     "maturity-snapshots-daily": {
         "task": "scorecards.tasks.snapshots_daily",
         "schedule": crontab(hour=env_int("CAIRN_SNAPSHOT_HOUR", 2, minimum=0), minute=15),
@@ -200,6 +205,12 @@ CAIRN_STRATEGY_MAX_BYTES = env_int("CAIRN_STRATEGY_MAX_BYTES", 5 * 1024 * 1024, 
 # over the grace period (DESIGN §5).
 CAIRN_EVIDENCE_VALID_DAYS = env_int("CAIRN_EVIDENCE_VALID_DAYS", 365, minimum=1)
 CAIRN_EVIDENCE_GRACE_DAYS = env_int("CAIRN_EVIDENCE_GRACE_DAYS", 30, minimum=0)
+# Document control: reminders before a review is due, when a review escalates to the approver, when an
+# acknowledgement is overdue, and how far ahead an expiring waiver is announced (all in days).
+CAIRN_REVIEW_DUE_SOON_DAYS = env_int("CAIRN_REVIEW_DUE_SOON_DAYS", 14, minimum=0)
+CAIRN_REVIEW_ESCALATION_DAYS = env_int("CAIRN_REVIEW_ESCALATION_DAYS", 14, minimum=0)
+CAIRN_ACKNOWLEDGEMENT_DAYS = env_int("CAIRN_ACKNOWLEDGEMENT_DAYS", 14, minimum=0)
+CAIRN_WAIVER_EXPIRY_NOTICE_DAYS = env_int("CAIRN_WAIVER_EXPIRY_NOTICE_DAYS", 14, minimum=0)
 # Checklist spreadsheets: largest file accepted (bytes), and above how many rows an import runs in Celery.
 CAIRN_CHECKLIST_MAX_BYTES = env_int("CAIRN_CHECKLIST_MAX_BYTES", 20 * 1024 * 1024, minimum=1024)
 CAIRN_CHECKLIST_INLINE_ROWS = env_int("CAIRN_CHECKLIST_INLINE_ROWS", 2000, minimum=1)
@@ -209,6 +220,18 @@ IMPORT_EXPORT_EXPORT_PERMISSION_CODE = "export"
 # Uploads are parsed in memory; let Django accept a whole strategy document in one request.
 DATA_UPLOAD_MAX_MEMORY_SIZE = max(2_621_440, CAIRN_STRATEGY_MAX_BYTES, CAIRN_CHECKLIST_MAX_BYTES) + 65_536
 FILE_UPLOAD_MAX_MEMORY_SIZE = DATA_UPLOAD_MAX_MEMORY_SIZE
+
+# --- E-mail ----------------------------------------------------------------------------------------------
+# Reminders and scorecards go out by e-mail; without EMAIL_HOST they are printed (console), as in the demo.
+EMAIL_HOST = env_str("EMAIL_HOST", "") or ""
+EMAIL_BACKEND = (
+    "django.core.mail.backends.smtp.EmailBackend" if EMAIL_HOST else "django.core.mail.backends.console.EmailBackend"
+)
+EMAIL_PORT = env_int("EMAIL_PORT", 587, minimum=1)
+EMAIL_HOST_USER = env_str("EMAIL_HOST_USER", "") or ""
+EMAIL_HOST_PASSWORD = env_str("EMAIL_HOST_PASSWORD", "") or ""
+EMAIL_USE_TLS = env_bool("EMAIL_USE_TLS", True)
+DEFAULT_FROM_EMAIL = env_str("DEFAULT_FROM_EMAIL", "cairn@localhost") or "cairn@localhost"
 
 # --- Security --------------------------------------------------------------------------------------------
 SESSION_COOKIE_HTTPONLY = True

@@ -553,14 +553,26 @@ class _Importer:
         digest = hashlib.sha256(self.text.encode()).hexdigest()
         latest = document.versions.order_by("-id").first()
         if latest is None or latest.sha256 != digest:
-            DocumentVersion.objects.create(
+            # The first text of a document is the one in force; a later one is a draft for review and approval,
+            # never a silent replacement of the effective version.
+            in_force = document.versions.filter(state=DocumentVersion.State.EFFECTIVE).exists()
+            version = DocumentVersion(
                 document=document,
-                label=document.version_label,
+                label=outline.control["version"].value if "version" in outline.control else document.version_label,
+                state=DocumentVersion.State.DRAFT if in_force else DocumentVersion.State.EFFECTIVE,
+                effective_on=None if in_force else self.now.date(),
                 source_name=self.source_name[:300],
                 source_text=self.text,
                 sha256=digest,
                 created_by=self.history_user,
+                change_summary=self.reason,
             )
+            save_with_history(version, by=self.history_user, reason=self.reason)
+            if in_force:
+                self.report.warnings.append(
+                    f"the document's text changed: version {version.label or '(no label)'} is a new draft; "
+                    "submit it for review and approval to put it in force."
+                )
         return {name: (getattr(document, DOCUMENT_COLUMNS[name]) or None) for name in REPORT_DOCUMENT_FIELDS}
 
 
