@@ -4,6 +4,7 @@ from django.views.generic import RedirectView
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 from rest_framework.routers import DefaultRouter
 
+from governance import api as governance_api
 from roadmap import api as roadmap_api
 from scorecards import api as scorecards_api
 from strategy import api as strategy_api
@@ -16,6 +17,11 @@ router.register("items", roadmap_api.ChecklistItemViewSet, basename="item")
 router.register("memberships", roadmap_api.MembershipViewSet, basename="membership")
 router.register("import-runs", roadmap_api.ImportRunViewSet, basename="import-run")
 router.register("snapshots", scorecards_api.SnapshotViewSet, basename="snapshot")
+router.register("documents", governance_api.DocumentViewSet, basename="document")
+router.register("document-versions", governance_api.VersionViewSet, basename="document-version")
+router.register("reviews", governance_api.ReviewViewSet, basename="review")
+router.register("approvals", governance_api.ApprovalViewSet, basename="approval")
+router.register("acknowledgements", governance_api.AcknowledgementViewSet, basename="acknowledgement")
 
 admin.site.site_header = "Cairn"
 admin.site.site_title = "Cairn"

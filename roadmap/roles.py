@@ -15,6 +15,10 @@ _READ_OTHER_APPS = [
     "governance.view_controlleddocument",
     "scorecards.view_snapshot",
     "governance.view_documentversion",
+    "governance.view_review",
+    "governance.view_approval",
+    "governance.view_acknowledgement",
+    "governance.view_waiver",
 ]
 
 GROUP_NAMES = {
@@ -35,6 +39,11 @@ GROUP_PERMISSIONS: dict[str, list[str]] = {
         "auth.view_user",  # to pick members with the admin's autocomplete
         *_READ_OTHER_APPS,
         "governance.change_controlleddocument",
+        "governance.add_documentversion",
+        "governance.change_documentversion",
+        "governance.change_review",
+        "governance.add_waiver",
+        "governance.change_waiver",
         "roadmap.import_checklistitem",
         "roadmap.export_checklistitem",
     ],

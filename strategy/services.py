@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import fnmatch
 import hashlib
+import re
 from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field
 from typing import TYPE_CHECKING, Any
@@ -529,10 +530,31 @@ class _Importer:
     # --- document control ------------------------------------------------------------------------------
 
     def _document(self, program: Program) -> dict[str, str | None]:
-        outline = self.outline
         document = ControlledDocument.objects.filter(
             program=program, doc_type=ControlledDocument.Type.STRATEGY
         ).first() or ControlledDocument(program=program, doc_type=ControlledDocument.Type.STRATEGY)
+        latest = document.versions.order_by("-id").first() if document.pk else None
+        in_force = (
+            document.pk is not None
+            and document.versions.filter(state=DocumentVersion.State.EFFECTIVE).exists()
+        )
+        new_text = latest is None or _content_key(latest.source_text) != _content_key(self.text)
+        if in_force and new_text:
+            # The version in force is never silently replaced: the new text waits as a draft for review and
+            # approval, and the control block keeps describing the effective version until it is published.
+            self._version(document, DocumentVersion.State.DRAFT)
+            self.report.warnings.append(
+                f"the document's text changed: version {self._label(document) or '(no label)'} is a new draft; "
+                "submit it for review and approval to put it in force."
+            )
+        else:
+            self._control_fields(document)
+            if new_text:
+                self._version(document, DocumentVersion.State.EFFECTIVE)
+        return {name: (getattr(document, DOCUMENT_COLUMNS[name]) or None) for name in REPORT_DOCUMENT_FIELDS}
+
+    def _control_fields(self, document: ControlledDocument) -> None:
+        outline = self.outline
         wanted: dict[str, Any] = {"title": outline.title}
         # Only what the document states is taken; a field it leaves out keeps the value set in Cairn.
         for name, control in outline.control.items():
@@ -545,35 +567,40 @@ class _Importer:
                 wanted[name] = front[name]
         differs = {name: value for name, value in wanted.items() if getattr(document, name) != value}
         if differs or document.pk is None:
+            existed = document.pk is not None
             for name, value in differs.items():
                 setattr(document, name, value)
             save_with_history(document, by=self.history_user, reason=self.reason)
-            if document.pk and differs:
+            if existed and differs:
                 self.report.changes.append(f"document control updated: {', '.join(sorted(differs))}")
-        digest = hashlib.sha256(self.text.encode()).hexdigest()
-        latest = document.versions.order_by("-id").first()
-        if latest is None or latest.sha256 != digest:
-            # The first text of a document is the one in force; a later one is a draft for review and approval,
-            # never a silent replacement of the effective version.
-            in_force = document.versions.filter(state=DocumentVersion.State.EFFECTIVE).exists()
-            version = DocumentVersion(
-                document=document,
-                label=outline.control["version"].value if "version" in outline.control else document.version_label,
-                state=DocumentVersion.State.DRAFT if in_force else DocumentVersion.State.EFFECTIVE,
-                effective_on=None if in_force else self.now.date(),
-                source_name=self.source_name[:300],
-                source_text=self.text,
-                sha256=digest,
-                created_by=self.history_user,
-                change_summary=self.reason,
-            )
-            save_with_history(version, by=self.history_user, reason=self.reason)
-            if in_force:
-                self.report.warnings.append(
-                    f"the document's text changed: version {version.label or '(no label)'} is a new draft; "
-                    "submit it for review and approval to put it in force."
-                )
-        return {name: (getattr(document, DOCUMENT_COLUMNS[name]) or None) for name in REPORT_DOCUMENT_FIELDS}
+
+    def _label(self, document: ControlledDocument) -> str:
+        control = self.outline.control
+        return control["version"].value if "version" in control else document.version_label
+
+    def _version(self, document: ControlledDocument, state: str) -> DocumentVersion:
+        effective = state == DocumentVersion.State.EFFECTIVE
+        version = DocumentVersion(
+            document=document,
+            label=self._label(document),
+            state=state,
+            effective_on=self.now.date() if effective else None,
+            source_name=self.source_name[:300],
+            source_text=self.text,
+            sha256=hashlib.sha256(self.text.encode()).hexdigest(),
+            created_by=self.history_user,
+            change_summary=self.reason,
+        )
+        save_with_history(version, by=self.history_user, reason=self.reason)
+        return version
+
+
+_TICK = re.compile(r"^([ \t]*[-*+][ \t]+\[)[xX](\])", re.MULTILINE)
+
+
+def _content_key(text: str) -> str:
+    """The text with every task unticked: progress is not a new version of the document."""
+    return _TICK.sub(r"\1 \2", text.replace("\r\n", "\n"))
 
 
 def strategy_export(*, program: Program, by: AnyUser | None) -> str:
