@@ -95,9 +95,10 @@ class VersionSerializer(serializers.ModelSerializer):
 DecisionSerializer = inline_serializer(
     "VersionDecision", {"comment": serializers.CharField(required=False, default="")}
 )
-PublishSerializer = inline_serializer(
-    "VersionPublish", {"effective_on": serializers.DateField(required=False)}
-)
+
+
+class PublishSerializer(serializers.Serializer):
+    effective_on = serializers.DateField(required=False, help_text="Default: today.")
 
 
 class VersionViewSet(
@@ -208,13 +209,9 @@ class ReviewSerializer(serializers.ModelSerializer):
         ]
 
 
-CompleteSerializer = inline_serializer(
-    "ReviewComplete",
-    {
-        "outcome": serializers.ChoiceField(choices=Review.Outcome.choices),
-        "comment": serializers.CharField(required=False),
-    },
-)
+class CompleteSerializer(serializers.Serializer):
+    outcome = serializers.ChoiceField(choices=Review.Outcome.choices)
+    comment = serializers.CharField(required=False, default="")
 
 
 class ReviewViewSet(
