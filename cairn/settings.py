@@ -155,6 +155,7 @@ SPECTACULAR_SETTINGS = {
     "ENUM_NAME_OVERRIDES": {
         "ProgramStatusEnum": "roadmap.models.Program.Status",
         "ItemStatusEnum": "roadmap.models.ChecklistItem.Status",
+        "WaiverTypeEnum": "governance.models.Waiver.Type",
     },
 }
 

@@ -5,6 +5,7 @@ from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 from rest_framework.routers import DefaultRouter
 
 from governance import api as governance_api
+from governance import api_waivers
 from roadmap import api as roadmap_api
 from scorecards import api as scorecards_api
 from strategy import api as strategy_api
@@ -22,6 +23,7 @@ router.register("document-versions", governance_api.VersionViewSet, basename="do
 router.register("reviews", governance_api.ReviewViewSet, basename="review")
 router.register("approvals", governance_api.ApprovalViewSet, basename="approval")
 router.register("acknowledgements", governance_api.AcknowledgementViewSet, basename="acknowledgement")
+router.register("waivers", api_waivers.WaiverViewSet, basename="waiver")
 
 admin.site.site_header = "Cairn"
 admin.site.site_title = "Cairn"

@@ -10,7 +10,10 @@ from django.core.exceptions import PermissionDenied, ValidationError
 from django.db.models import Q, QuerySet
 from django.http import HttpRequest
 
-from governance import services
+from governance import (
+    admin_waivers,  # noqa: F401  (registers WaiverAdmin)
+    services,
+)
 from governance.models import Acknowledgement, Approval, ControlledDocument, DocumentVersion, Review
 from roadmap.admin import ProgramScopedAdmin, ScopedHistoryAdmin
 from roadmap.models import Program

@@ -51,6 +51,7 @@ GROUP_PERMISSIONS: dict[str, list[str]] = {
         *(f"roadmap.view_{model}" for model in _ROADMAP),
         "roadmap.change_checklistitem",
         "roadmap.export_checklistitem",
+        "governance.add_waiver",  # on the items they own
         *_READ_OTHER_APPS,
     ],
     Role.EXECUTIVE: [*(f"roadmap.view_{model}" for model in _ROADMAP), *_READ_OTHER_APPS],

@@ -1,8 +1,8 @@
 """The engine's input built from the database, in a fixed number of queries whatever the program's size.
 
 Requirements are the program's active checklist items (not-applicable items are out of scope, as in progress),
-its metrics that have a target, and its controlled documents (review currency). Evidence and waivers plug in
-here as the metrics and governance apps grow them; the engine does not change.
+its metrics that have a target, and its controlled documents (review currency). Waivers in force at the as-of
+date ride on their item or metric requirement; evidence plugs in here as the metrics app grows it.
 """
 
 from __future__ import annotations
@@ -17,6 +17,7 @@ from django.conf import settings
 from django.db.models import Exists, Max, OuterRef
 
 from governance.models import ControlledDocument, DocumentVersion
+from governance.waivers import waivers_in_force
 from metrics.models import Metric
 from roadmap.models import ChecklistItem, Program, Section
 from roadmap.selectors import section_path_tuples
@@ -62,6 +63,24 @@ def _areas(program: Program, sections: list[Section]) -> dict[int, str]:
     return areas
 
 
+def _waivers_by_requirement(program: Program, as_of: datetime) -> dict[str, dict[str, Any]]:
+    """The waivers in force at `as_of`, keyed by the requirement id they apply to (one query)."""
+    rows = (
+        waivers_in_force(program.pk, as_of)
+        .order_by("approved_at", "pk")
+        .values_list("type", "expires_at", "approved_at", "item__key", "metric__key")
+    )
+    return {
+        f"item:{item_key}" if item_key is not None else f"metric:{metric_key}": {
+            "type": waiver_type,
+            "expires_at": _moment(expires_at),
+            # The engine counts a waiver from its created_at; for Cairn that is the moment it was approved.
+            "created_at": _moment(approved_at),
+        }
+        for waiver_type, expires_at, approved_at, item_key, metric_key in rows
+    }
+
+
 def maturity_input(program: Program, as_of: datetime) -> MaturityInput:
     sections = list(
         Section.objects.filter(program=program).only("pk", "parent_id", "title", "is_capability_area")
@@ -70,6 +89,7 @@ def maturity_input(program: Program, as_of: datetime) -> MaturityInput:
     valid_default = settings.CAIRN_EVIDENCE_VALID_DAYS
     grace_default = settings.CAIRN_EVIDENCE_GRACE_DAYS
     requirements: list[dict[str, Any]] = []
+    waivers = _waivers_by_requirement(program, as_of)
 
     items = (
         ChecklistItem.objects.filter(program=program, archived_at__isnull=True)
@@ -100,6 +120,8 @@ def maturity_input(program: Program, as_of: datetime) -> MaturityInput:
                 "passed": True,
                 "source": "attestation",
             }
+        if (waiver := waivers.get(requirement["id"])) is not None:
+            requirement["waiver"] = waiver
         requirements.append(requirement)
 
     not_measurable = []
@@ -107,26 +129,30 @@ def maturity_input(program: Program, as_of: datetime) -> MaturityInput:
         if metric.target is None:
             not_measurable.append({"key": metric.key, "name": metric.name, "why": "no target yet"})
             continue
-        requirements.append(
-            {
-                "id": f"metric:{metric.key}",
-                "kind": "metric",
-                "title": metric.name,
-                "area": areas.get(metric.category_id, program.title) if metric.category_id else program.title,
-                "level": metric.level,
-                "weight": metric.weight,
-                "valid_for_days": valid_default,
-                "grace_days": grace_default,
-                "metric": {
-                    "baseline": metric.baseline if metric.baseline is not None else 0,
-                    "target": metric.target,
-                    "direction": metric.direction,
-                },
-            }
-        )
+        requirement = {
+            "id": f"metric:{metric.key}",
+            "kind": "metric",
+            "title": metric.name,
+            "area": areas.get(metric.category_id, program.title) if metric.category_id else program.title,
+            "level": metric.level,
+            "weight": metric.weight,
+            "valid_for_days": valid_default,
+            "grace_days": grace_default,
+            "metric": {
+                "baseline": metric.baseline if metric.baseline is not None else 0,
+                "target": metric.target,
+                "direction": metric.direction,
+            },
+        }
+        if (waiver := waivers.get(requirement["id"])) is not None:
+            requirement["waiver"] = waiver
+        requirements.append(requirement)
 
     documents = ControlledDocument.objects.filter(program=program).annotate(
-        has_version=Exists(DocumentVersion.objects.filter(document=OuterRef("pk"))),
+        # Current means a version is in force (and the review is not overdue: the engine checks the date).
+        has_version=Exists(
+            DocumentVersion.objects.filter(document=OuterRef("pk"), state=DocumentVersion.State.EFFECTIVE)
+        ),
         latest_version_at=Max("versions__created_at"),
     )
     for document in documents.order_by("pk"):

@@ -61,6 +61,9 @@ def test_the_sample_checklist_imports_into_the_example_program(settings, capsys)
     out = capsys.readouterr().out
     assert "4 rows: 4 added, 0 changed, 0 unchanged, 0 invalid" in out
     blocked = ChecklistItem.objects.get(key="ops-runbook-04")
-    assert (blocked.status, blocked.status_reason) == ("blocked", "Waiting for the identity provider's audit API")
+    assert (blocked.status, blocked.status_reason) == (
+        "blocked",
+        "Waiting for the identity provider's audit API",
+    )
     assert blocked.phase.code == "P3"
     assert blocked.section.parent.title == "Roadmap"
