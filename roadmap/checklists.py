@@ -502,14 +502,21 @@ class _ChecklistImporter:
     def _plan_row(self, number: int, values: dict[str, Any]) -> tuple[RowResult, _Planned | None]:
         errors: list[RowError] = []
 
+        cells: dict[str, str] = {}
+
         def text(column: str) -> str:
+            """The cell as text, read once per row (a formula is reported once, however often it is asked for)."""
+            if column in cells:
+                return cells[column]
             raw = values.get(column)
             if isinstance(raw, str) and raw.startswith("="):
                 errors.append(
                     RowError(number, column, raw, "looks like a formula; Cairn imports values, not formulas.")
                 )
-                return ""
-            return unescape_cell(_cell_text(raw))
+                cells[column] = ""
+            else:
+                cells[column] = unescape_cell(_cell_text(raw))
+            return cells[column]
 
         def problem(column: str, message: str) -> None:
             errors.append(RowError(number, column, _cell_text(values.get(column)), message))

@@ -1146,3 +1146,9 @@ def test_a_queued_import_with_invalid_rows_is_rejected(
     assert [(e["row"], e["column"], e["value"]) for e in run.report["errors"]] == [(14, "level", "9")]
     assert run.source is None
     assert db_state() == (items, sections, runs + 1, history)
+
+
+def test_a_formula_cell_read_several_times_is_reported_once(team):
+    data = b'section,title,notes\nNetwork,Patch the edge,"=cmd|\' /C calc\'!A0"\n'
+    report = checklist_import(program=team.program, data=data, file_format="csv", by=None)
+    assert [(error.row, error.column) for error in report.errors] == [(2, "notes")]
