@@ -1149,6 +1149,6 @@ def test_a_queued_import_with_invalid_rows_is_rejected(
 
 
 def test_a_formula_cell_read_several_times_is_reported_once(team):
-    data = b'section,title,notes\nNetwork,Patch the edge,"=cmd|\' /C calc\'!A0"\n'
+    data = b"section,title,notes\nNetwork,Patch the edge,\"=cmd|' /C calc'!A0\"\n"
     report = checklist_import(program=team.program, data=data, file_format="csv", by=None)
     assert [(error.row, error.column) for error in report.errors] == [(2, "notes")]
