@@ -1,12 +1,10 @@
 import json
-import sys
-from pathlib import Path
 from typing import Any
 
-from django.contrib.auth import get_user_model
 from django.core.exceptions import PermissionDenied
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
+from cairn.lib.commands import active_user, read_input
 from roadmap.checklists import FORMATS, ChecklistFileError, builtin_mappings, import_run_start
 from roadmap.models import Program
 
@@ -47,13 +45,13 @@ class Command(BaseCommand):
             program = Program.objects.filter(key=options["program"]).first()
             if program is None:
                 raise CommandError(f"no program with key {options['program']!r}.")
-            data, name = self._read(options["path"])
+            data, name = read_input(options["path"])
             _, report = import_run_start(
                 program=program,
                 data=data,
                 source_name=name,
                 file_format=options["format"],
-                by=self._user(options["user"]),
+                by=active_user(options["user"]),
                 mapping=options["mapping"],
                 dry_run=options["dry_run"],
                 commit_valid=options["commit_valid"],
@@ -77,20 +75,3 @@ class Command(BaseCommand):
                 )
         if report.invalid:
             raise CommandError(f"{report.invalid} invalid row(s).")
-
-    def _read(self, path: str) -> tuple[bytes, str]:
-        if path == "-":
-            return sys.stdin.buffer.read(), "stdin"
-        file = Path(path)
-        try:
-            return file.read_bytes(), file.name
-        except OSError as exc:
-            raise CommandError(f"cannot read {path}: {exc.strerror}.") from None
-
-    def _user(self, username: str) -> Any:
-        if not username:
-            return None
-        try:
-            return get_user_model().objects.get(username=username, is_active=True)
-        except get_user_model().DoesNotExist:
-            raise CommandError(f"no active user {username!r}.") from None

@@ -1,12 +1,10 @@
 import json
-import sys
-from pathlib import Path
 from typing import Any
 
-from django.contrib.auth import get_user_model
 from django.core.exceptions import PermissionDenied
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
+from cairn.lib.commands import active_user, read_input
 from strategy.parser import StrategyError
 from strategy.services import level_rule_from_text, strategy_import
 
@@ -39,8 +37,8 @@ class Command(BaseCommand):
     def handle(self, *args: Any, **options: Any) -> None:
         as_json = options["json"]
         try:
-            data, name = self._read(options["path"])
-            user = self._user(options["user"])
+            data, name = read_input(options["path"])
+            user = active_user(options["user"])
             rules = [level_rule_from_text(text) for text in options["levels"]] if options["levels"] else None
             report = strategy_import(
                 data=data,
@@ -69,20 +67,3 @@ class Command(BaseCommand):
             self.stdout.write(f"  … and {len(report.changes) - len(shown)} more (use -v 2 to list all).")
         if report.dry_run:
             self.stdout.write(self.style.NOTICE("Dry run: nothing was written."))
-
-    def _read(self, path: str) -> tuple[bytes, str]:
-        if path == "-":
-            return sys.stdin.buffer.read(), "stdin"
-        file = Path(path)
-        try:
-            return file.read_bytes(), file.name
-        except OSError as exc:
-            raise CommandError(f"cannot read {path}: {exc.strerror}.") from None
-
-    def _user(self, username: str) -> Any:
-        if not username:
-            return None
-        try:
-            return get_user_model().objects.get(username=username, is_active=True)
-        except get_user_model().DoesNotExist:
-            raise CommandError(f"no active user {username!r}.") from None
