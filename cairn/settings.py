@@ -5,6 +5,8 @@ ALLOWED_HOSTS, DATABASE_URL and CELERY_BROKER_URL. A value that cannot be used s
 naming the variable.
 """
 
+import ipaddress
+import re
 from pathlib import Path
 
 import dj_database_url
@@ -111,6 +113,9 @@ USE_TZ = True
 
 STATIC_URL = "static/"
 STATIC_ROOT = BASE_DIR / "staticfiles"
+# Uploaded evidence files and generated scorecards. Several web or worker machines need this on shared storage.
+MEDIA_ROOT = env_str("CAIRN_MEDIA_ROOT", str(BASE_DIR / "media"))
+MEDIA_URL = "media/"  # never served directly: downloads go through views that check access
 STORAGES = {
     "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
     # Manifest storage serves unhashed names while DEBUG is on, so collectstatic behaves the same either way.
@@ -156,6 +161,8 @@ SPECTACULAR_SETTINGS = {
         "ProgramStatusEnum": "roadmap.models.Program.Status",
         "ItemStatusEnum": "roadmap.models.ChecklistItem.Status",
         "WaiverTypeEnum": "governance.models.Waiver.Type",
+        "EvidenceSourceKindEnum": "metrics.models.EvidenceSource.Kind",
+        "EvidenceKindEnum": "metrics.models.Evidence.Kind",
     },
 }
 
@@ -171,12 +178,18 @@ CELERY_TASK_ROUTES = {
     "roadmap.tasks.*": {"queue": "default"},
     "scorecards.tasks.snapshot*": {"queue": "default"},
     "governance.tasks.*": {"queue": "default"},
+    "metrics.tasks.*": {"queue": "evidence"},
 }
 # Beat's database scheduler installs these at start; times are in TIME_ZONE.
 CELERY_BEAT_SCHEDULE = {
     "document-control-daily": {
         "task": "governance.tasks.document_control_daily",
         "schedule": crontab(hour=env_int("CAIRN_REMINDER_HOUR", 6, minimum=0), minute=0),
+    },
+    # Each source has its own interval (edited on the source); this tick runs the ones that are due.
+    "evidence-collection": {
+        "task": "metrics.tasks.collect_due",
+        "schedule": env_int("CAIRN_COLLECTOR_TICK_SECONDS", 60, minimum=5),
     },
     "maturity-snapshots-daily": {
         "task": "scorecards.tasks.snapshots_daily",
@@ -215,6 +228,28 @@ CAIRN_WAIVER_EXPIRY_NOTICE_DAYS = env_int("CAIRN_WAIVER_EXPIRY_NOTICE_DAYS", 14,
 # Checklist spreadsheets: largest file accepted (bytes), and above how many rows an import runs in Celery.
 CAIRN_CHECKLIST_MAX_BYTES = env_int("CAIRN_CHECKLIST_MAX_BYTES", 20 * 1024 * 1024, minimum=1024)
 CAIRN_CHECKLIST_INLINE_ROWS = env_int("CAIRN_CHECKLIST_INLINE_ROWS", 2000, minimum=1)
+# Evidence collectors. Outbound HTTP refuses private, loopback and link-local targets unless listed here
+# (CIDRs or host names, comma-separated); responses are capped and redirects re-checked (cairn/lib/http.py).
+CAIRN_COLLECTOR_ALLOWED_NETWORKS = env_list(
+    "CAIRN_COLLECTOR_ALLOWED_NETWORKS", ["127.0.0.1/32", "::1/128"] if DEMO_MODE else []
+)
+for _entry in CAIRN_COLLECTOR_ALLOWED_NETWORKS:
+    try:
+        ipaddress.ip_network(_entry, strict=False)
+    except ValueError:
+        if not re.fullmatch(r"[A-Za-z0-9](?:[A-Za-z0-9.-]*[A-Za-z0-9])?", _entry):
+            raise ImproperlyConfigured(
+                f"CAIRN_COLLECTOR_ALLOWED_NETWORKS: {_entry!r} is neither a network (CIDR) nor a host name."
+            ) from None
+CAIRN_COLLECTOR_MAX_BYTES = env_int("CAIRN_COLLECTOR_MAX_BYTES", 1024 * 1024, minimum=1024)
+CAIRN_COLLECTOR_MAX_REDIRECTS = env_int("CAIRN_COLLECTOR_MAX_REDIRECTS", 3, minimum=0)
+# Sources collected at once in one round (threads), and attempts per run on transient errors.
+CAIRN_COLLECTOR_CONCURRENCY = env_int("CAIRN_COLLECTOR_CONCURRENCY", 50, minimum=1)
+CAIRN_COLLECTOR_MAX_ATTEMPTS = env_int("CAIRN_COLLECTOR_MAX_ATTEMPTS", 3, minimum=1)
+# Backoff before attempt n+1: a random time between half and all of base·2^(n−1) ms (jitter spreads retries).
+CAIRN_COLLECTOR_BACKOFF_MS = env_int("CAIRN_COLLECTOR_BACKOFF_MS", 1000, minimum=0)
+# Evidence files attached to checklist items (bytes; default 20 MB).
+CAIRN_EVIDENCE_MAX_FILE_BYTES = env_int("CAIRN_EVIDENCE_MAX_FILE_BYTES", 20 * 1024 * 1024, minimum=1024)
 # Import and export are rights of their own (roadmap.import_checklistitem / export_checklistitem).
 IMPORT_EXPORT_IMPORT_PERMISSION_CODE = "import"
 IMPORT_EXPORT_EXPORT_PERMISSION_CODE = "export"

@@ -6,6 +6,7 @@ from rest_framework.routers import DefaultRouter
 
 from governance import api as governance_api
 from governance import api_waivers
+from metrics import api as metrics_api
 from roadmap import api as roadmap_api
 from scorecards import api as scorecards_api
 from strategy import api as strategy_api
@@ -24,6 +25,11 @@ router.register("reviews", governance_api.ReviewViewSet, basename="review")
 router.register("approvals", governance_api.ApprovalViewSet, basename="approval")
 router.register("acknowledgements", governance_api.AcknowledgementViewSet, basename="acknowledgement")
 router.register("waivers", api_waivers.WaiverViewSet, basename="waiver")
+router.register("metrics", metrics_api.MetricViewSet, basename="metric")
+router.register("measurements", metrics_api.MeasurementViewSet, basename="measurement")
+router.register("evidence-sources", metrics_api.EvidenceSourceViewSet, basename="evidence-source")
+router.register("collection-runs", metrics_api.CollectionRunViewSet, basename="collection-run")
+router.register("evidence", metrics_api.EvidenceViewSet, basename="evidence")
 
 admin.site.site_header = "Cairn"
 admin.site.site_title = "Cairn"

@@ -12,6 +12,10 @@ _ROADMAP = ["program", "phase", "section", "checklistitem", "programmembership"]
 # What every role reads of the other apps; they name permissions here so one table shows each role.
 _READ_OTHER_APPS = [
     "metrics.view_metric",
+    "metrics.view_measurement",
+    "metrics.view_evidencesource",
+    "metrics.view_collectionrun",
+    "metrics.view_evidence",
     "governance.view_controlleddocument",
     "scorecards.view_snapshot",
     "governance.view_documentversion",
@@ -46,12 +50,20 @@ GROUP_PERMISSIONS: dict[str, list[str]] = {
         "governance.change_waiver",
         "roadmap.import_checklistitem",
         "roadmap.export_checklistitem",
+        "metrics.change_metric",
+        "metrics.add_metric",
+        "metrics.add_measurement",
+        "metrics.add_evidencesource",
+        "metrics.change_evidencesource",
+        "metrics.add_evidence",
     ],
     Role.CONTRIBUTOR: [
         *(f"roadmap.view_{model}" for model in _ROADMAP),
         "roadmap.change_checklistitem",
         "roadmap.export_checklistitem",
         "governance.add_waiver",  # on the items they own
+        "metrics.add_evidence",  # on the items they own
+        "metrics.add_measurement",  # of the metrics they own
         *_READ_OTHER_APPS,
     ],
     Role.EXECUTIVE: [*(f"roadmap.view_{model}" for model in _ROADMAP), *_READ_OTHER_APPS],

@@ -2,7 +2,8 @@
 
 Requirements are the program's active checklist items (not-applicable items are out of scope, as in progress),
 its metrics that have a target, and its controlled documents (review currency). Waivers in force at the as-of
-date ride on their item or metric requirement; evidence plugs in here as the metrics app grows it.
+date ride on their item or metric requirement. An item's evidence is the newer of its attestation (done, and
+when) and its latest recorded evidence; a metric's is its latest measurement.
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ from django.db.models import Exists, Max, OuterRef
 from governance.models import ControlledDocument, DocumentVersion
 from governance.waivers import waivers_in_force
 from metrics.models import Metric
+from metrics.selectors import items_with_latest_evidence, metrics_with_latest_value
 from roadmap.models import ChecklistItem, Program, Section
 from roadmap.selectors import section_path_tuples
 from scorecards.engine import DEFAULT_WAIVER_BUDGET
@@ -91,16 +93,17 @@ def maturity_input(program: Program, as_of: datetime) -> MaturityInput:
     requirements: list[dict[str, Any]] = []
     waivers = _waivers_by_requirement(program, as_of)
 
-    items = (
-        ChecklistItem.objects.filter(program=program, archived_at__isnull=True)
-        .exclude(status=ChecklistItem.Status.NOT_APPLICABLE)
-        .order_by("order", "pk")
-        .values(
-            "key", "title", "kind", "section_id", "level", "weight", "blocking", "status", "valid_for_days",
-            "grace_days", "attested_at", "completed_at",
-        )
-    )  # fmt: skip
-    for item in items:
+    items = items_with_latest_evidence(
+        ChecklistItem.objects.filter(program=program, archived_at__isnull=True).exclude(
+            status=ChecklistItem.Status.NOT_APPLICABLE
+        ),
+        as_of,
+    ).order_by("order", "pk")
+    for item in items.values(
+        "key", "title", "kind", "section_id", "level", "weight", "blocking", "status", "valid_for_days",
+        "grace_days", "attested_at", "completed_at", "evidence_observed_at", "evidence_valid_until",
+        "evidence_passed", "evidence_kind",
+    ):  # fmt: skip
         requirement: dict[str, Any] = {
             "id": f"item:{item['key']}",
             "kind": item["kind"],
@@ -112,11 +115,25 @@ def maturity_input(program: Program, as_of: datetime) -> MaturityInput:
             "valid_for_days": item["valid_for_days"] if item["valid_for_days"] is not None else valid_default,
             "grace_days": item["grace_days"] if item["grace_days"] is not None else grace_default,
         }
-        evidence_time = item["attested_at"] or item["completed_at"]
-        if item["status"] == ChecklistItem.Status.DONE and evidence_time is not None:
+        attested = item["attested_at"] or item["completed_at"]
+        if item["status"] != ChecklistItem.Status.DONE:
+            attested = None
+        recorded = item["evidence_observed_at"]
+        if recorded is not None and (attested is None or recorded >= attested):
+            # Recorded evidence (a link, a file or a collector's check) is newer than the attestation: it
+            # speaks, with its own validity. Only completed runs write evidence, so errors never pass.
+            requirement["evidence"] = {
+                "observed_at": _moment(recorded),
+                "passed": item["evidence_passed"],
+                "source": item["evidence_kind"],
+            }
+            if item["evidence_valid_until"] is not None:
+                valid_for = item["evidence_valid_until"] - recorded
+                requirement["valid_for_days"] = max(1, round(valid_for.total_seconds() / 86400))
+        elif attested is not None:
             # A manual item's evidence is its attestation: who marked it done, and when.
             requirement["evidence"] = {
-                "observed_at": _moment(evidence_time),
+                "observed_at": _moment(attested),
                 "passed": True,
                 "source": "attestation",
             }
@@ -125,7 +142,10 @@ def maturity_input(program: Program, as_of: datetime) -> MaturityInput:
         requirements.append(requirement)
 
     not_measurable = []
-    for metric in Metric.objects.filter(program=program, archived_at__isnull=True).order_by("order", "pk"):
+    metrics = metrics_with_latest_value(
+        Metric.objects.filter(program=program, archived_at__isnull=True), as_of
+    )
+    for metric in metrics.order_by("order", "pk"):
         if metric.target is None:
             not_measurable.append({"key": metric.key, "name": metric.name, "why": "no target yet"})
             continue
@@ -136,14 +156,20 @@ def maturity_input(program: Program, as_of: datetime) -> MaturityInput:
             "area": areas.get(metric.category_id, program.title) if metric.category_id else program.title,
             "level": metric.level,
             "weight": metric.weight,
-            "valid_for_days": valid_default,
-            "grace_days": grace_default,
+            "valid_for_days": metric.valid_for_days if metric.valid_for_days is not None else valid_default,
+            "grace_days": metric.grace_days if metric.grace_days is not None else grace_default,
             "metric": {
                 "baseline": metric.baseline if metric.baseline is not None else 0,
                 "target": metric.target,
                 "direction": metric.direction,
             },
         }
+        if metric.latest_observed_at is not None:
+            requirement["evidence"] = {
+                "observed_at": _moment(metric.latest_observed_at),
+                "value": metric.latest_value,
+                "source": "measurement",
+            }
         if (waiver := waivers.get(requirement["id"])) is not None:
             requirement["waiver"] = waiver
         requirements.append(requirement)
