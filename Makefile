@@ -27,6 +27,7 @@ run: export CAIRN_DEMO = true
 run: $(VENV)/.installed
 	$(BIN)/python manage.py migrate --noinput
 	$(BIN)/python manage.py load_demo
+	$(BIN)/python manage.py load_demo_metrics
 	@echo "Cairn: admin http://127.0.0.1:8000/admin/  API http://127.0.0.1:8000/api/v1/  docs http://127.0.0.1:8000/api/docs/"
 	$(BIN)/python manage.py runserver 127.0.0.1:8000
 

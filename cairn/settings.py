@@ -163,6 +163,7 @@ SPECTACULAR_SETTINGS = {
         "WaiverTypeEnum": "governance.models.Waiver.Type",
         "EvidenceSourceKindEnum": "metrics.models.EvidenceSource.Kind",
         "EvidenceKindEnum": "metrics.models.Evidence.Kind",
+        "FreshnessStateEnum": "metrics.selectors.FRESHNESS_STATES",
     },
 }
 

@@ -22,7 +22,7 @@ from metrics import selectors, services
 from metrics.api import evidence_file_response
 from metrics.models import CollectionRun, Evidence, EvidenceSource, Measurement, Metric
 from roadmap import access
-from roadmap.admin import ArchivedFilter, ProgramScopedAdmin
+from roadmap.admin import ArchivedFilter, ChecklistItemAdmin, ProgramScopedAdmin
 from roadmap.models import ChecklistItem, Program
 
 FRESHNESS_COLOURS = {"fresh": "#1b7f3b", "stale": "#a15c00", "expired": "#b42318", "missing": "#555"}
@@ -429,3 +429,33 @@ class EvidenceAdmin(RecordAdmin):
         if evidence is None or not evidence.file or not self.has_view_permission(request, evidence):
             raise Http404("No such file.")
         return evidence_file_response(evidence)
+
+
+class EvidenceChecklistItemAdmin(ChecklistItemAdmin):
+    """The checklist item admin, with each item's latest evidence and whether it is still fresh."""
+
+    list_display = [*ChecklistItemAdmin.list_display, "evidence_column"]
+    readonly_fields = [*ChecklistItemAdmin.readonly_fields, "evidence_column"]
+    fieldsets = [
+        *ChecklistItemAdmin.fieldsets[:2],
+        ("Evidence", {"fields": ["evidence_column"]}),
+        *ChecklistItemAdmin.fieldsets[2:],
+    ]
+
+    def get_queryset(self, request: HttpRequest) -> QuerySet[ChecklistItem]:
+        return selectors.items_with_latest_evidence(super().get_queryset(request))
+
+    @admin.display(description="Evidence")
+    def evidence_column(self, item: ChecklistItem) -> str:
+        if not hasattr(item, "evidence_observed_at"):
+            return "—"
+        value = selectors.item_freshness(item, timezone.now())
+        url = reverse("admin:metrics_evidence_changelist") + f"?item__id__exact={item.pk}"
+        verdict = (
+            "" if value.passed is None or value.observed_at is None else (" ✓" if value.passed else " ✗")
+        )
+        return format_html('<a href="{}">{}{}</a>', url, freshness_badge(value), verdict)
+
+
+admin.site.unregister(ChecklistItem)
+admin.site.register(ChecklistItem, EvidenceChecklistItemAdmin)

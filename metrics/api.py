@@ -11,8 +11,9 @@ from typing import Any
 import django_filters
 from django.db.models import QuerySet
 from django.http import FileResponse, Http404
+from django.utils import timezone
 from drf_spectacular.types import OpenApiTypes
-from drf_spectacular.utils import OpenApiResponse, extend_schema
+from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
 from rest_framework import mixins, serializers, status, viewsets
 from rest_framework.decorators import action
 from rest_framework.parsers import FormParser, JSONParser, MultiPartParser
@@ -21,6 +22,7 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.throttling import AnonRateThrottle
 
+from cairn.api import Pagination
 from metrics import selectors, services
 from metrics.models import CollectionRun, Evidence, EvidenceSource, Measurement, Metric
 from metrics.serializers import (
@@ -28,11 +30,14 @@ from metrics.serializers import (
     EvidenceSerializer,
     EvidenceSourceCreatedSerializer,
     EvidenceSourceSerializer,
+    ItemFreshnessSerializer,
     MeasurementSerializer,
     MetricSerializer,
     PushSerializer,
     PushTokenSerializer,
+    freshness_data,
 )
+from roadmap.models import ChecklistItem
 
 
 class ProgramKeyFilterSet(django_filters.FilterSet):
@@ -327,6 +332,34 @@ class EvidenceViewSet(
             passed=data.get("passed", True),
             note=data.get("note", ""),
         )
+
+    @extend_schema(
+        parameters=[
+            OpenApiParameter("program", str, description="Program key."),
+            OpenApiParameter("state", str, enum=selectors.FRESHNESS_STATES),
+        ],
+        responses=ItemFreshnessSerializer(many=True),
+    )
+    @action(detail=False, methods=["get"], filterset_class=None, pagination_class=Pagination)
+    def freshness(self, request: Request) -> Response:
+        """Each checklist item's latest evidence: how old, and whether fresh, stale, expired or missing."""
+        items = ChecklistItem.objects.for_user(request.user).filter(archived_at__isnull=True)
+        if program := request.query_params.get("program"):
+            items = items.filter(program__key=program)
+        items = selectors.items_with_latest_evidence(items.select_related("program")).order_by(
+            "program_id", "order", "pk"
+        )
+        state = request.query_params.get("state")
+        if state:
+            items = selectors.items_in_freshness_state(items, state, timezone.now())
+        page = self.paginate_queryset(items)
+        now = timezone.now()
+        rows = [
+            {"item": item.pk, "program": item.program.key, "key": item.key, "title": item.title,
+             **freshness_data(selectors.item_freshness(item, now))}
+            for item in page
+        ]  # fmt: skip
+        return self.get_paginated_response(ItemFreshnessSerializer(rows, many=True).data)
 
     @extend_schema(responses={(200, "application/octet-stream"): OpenApiTypes.BINARY, 404: None})
     @action(detail=True, methods=["get"])

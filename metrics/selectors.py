@@ -12,11 +12,13 @@ from datetime import datetime, timedelta
 from decimal import Decimal
 
 from django.conf import settings
-from django.db.models import F, OuterRef, QuerySet, Subquery, Window
-from django.db.models.functions import RowNumber
+from django.db.models import F, OuterRef, QuerySet, Subquery, Value, Window
+from django.db.models.functions import Coalesce, RowNumber
 
 from metrics.models import CollectionRun, Evidence, EvidenceSource, Measurement, Metric
 from roadmap.models import ChecklistItem
+
+FRESHNESS_STATES = ["fresh", "stale", "expired", "missing"]
 
 
 @dataclass(frozen=True)
@@ -79,6 +81,23 @@ def items_with_latest_evidence(items: QuerySet[ChecklistItem], as_of: datetime |
         evidence_passed=_latest(latest, "passed"),
         evidence_kind=_latest(latest, "kind"),
     )
+
+
+def items_in_freshness_state(items: QuerySet, state: str, now: datetime) -> QuerySet:
+    """Narrow annotated items to one freshness state, in the database (the grace is per item or default)."""
+    grace = Coalesce(F("grace_days"), Value(settings.CAIRN_EVIDENCE_GRACE_DAYS)) * timedelta(days=1)
+    if state == "missing":
+        return items.filter(evidence_observed_at__isnull=True)
+    if state == "fresh":
+        return items.filter(evidence_valid_until__gte=now)
+    stale_or_expired = items.filter(evidence_valid_until__lt=now).alias(
+        grace_end=F("evidence_valid_until") + grace
+    )
+    if state == "stale":
+        return stale_or_expired.filter(grace_end__gt=now)
+    if state == "expired":
+        return stale_or_expired.filter(grace_end__lte=now)
+    return items.none()
 
 
 def metrics_with_latest_value(metrics: QuerySet[Metric], as_of: datetime | None = None) -> QuerySet:

@@ -41,19 +41,28 @@ class ScopedRelatedMixin:
 
 
 class FreshnessSerializer(serializers.Serializer):
-    state = serializers.ChoiceField(choices=["fresh", "stale", "expired", "missing"])
+    state = serializers.ChoiceField(choices=selectors.FRESHNESS_STATES)
     observed_at = serializers.DateTimeField(allow_null=True)
     valid_until = serializers.DateTimeField(allow_null=True)
     age_days = serializers.IntegerField(allow_null=True)
 
 
-def _freshness_data(value: selectors.Freshness) -> dict[str, Any]:
+def freshness_data(value: selectors.Freshness) -> dict[str, Any]:
     return {
         "state": value.state,
         "observed_at": value.observed_at,
         "valid_until": value.valid_until,
         "age_days": value.age_days,
+        "passed": value.passed,
     }
+
+
+class ItemFreshnessSerializer(FreshnessSerializer):
+    item = serializers.IntegerField()
+    program = serializers.CharField()
+    key = serializers.CharField()
+    title = serializers.CharField()
+    passed = serializers.BooleanField(allow_null=True)
 
 
 class MetricSerializer(ScopedRelatedMixin, serializers.ModelSerializer):
@@ -94,7 +103,7 @@ class MetricSerializer(ScopedRelatedMixin, serializers.ModelSerializer):
     def get_freshness(self, metric: Metric) -> dict[str, Any]:
         if not hasattr(metric, "latest_observed_at"):
             return {"state": "missing", "observed_at": None, "valid_until": None, "age_days": None}
-        return _freshness_data(selectors.metric_freshness(metric, timezone.now()))
+        return freshness_data(selectors.metric_freshness(metric, timezone.now()))
 
 
 class MeasurementSerializer(ScopedRelatedMixin, serializers.ModelSerializer):

@@ -20,6 +20,7 @@ from roadmap.models import ChecklistItem, Phase, Program, ProgramMembership, Rol
 from roadmap.services import membership_save
 
 EXAMPLE_PATH = Path(settings.BASE_DIR) / "fixtures" / "example_program.yaml"
+EXAMPLE_KEY = "harbour-platform"  # the key fixtures/example_program.yaml gives its program
 DEMO_USERS = [(Role.MANAGER, "manager"), (Role.CONTRIBUTOR, "contributor"), (Role.EXECUTIVE, "executive"),
               (Role.AUDITOR, "auditor")]  # fmt: skip
 

@@ -67,3 +67,52 @@ def test_the_sample_checklist_imports_into_the_example_program(settings, capsys)
     )
     assert blocked.phase.code == "P3"
     assert blocked.section.parent.title == "Roadmap"
+
+
+def test_load_demo_metrics_adds_values_and_a_runnable_health_check_once(settings, capsys, tmp_path):
+    import threading
+    from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+    from metrics.models import EvidenceSource, Measurement, Metric
+    from metrics.services import sources_collect_now
+    from roadmap.demo import EXAMPLE_KEY
+
+    settings.DEMO_MODE = True
+    settings.CAIRN_COLLECTOR_ALLOWED_NETWORKS = ["127.0.0.1/32"]
+    call_command("load_demo")
+    call_command("load_demo_metrics")
+    call_command("load_demo_metrics")
+    out = capsys.readouterr().out
+    assert "example metrics for harbour-platform: loaded (3 metrics, 1 evidence source)" in out
+    assert "already present" in out.splitlines()[-1]
+    program = Program.objects.get(key=EXAMPLE_KEY)
+    assert Metric.objects.filter(program=program).count() == 3
+    assert Metric.objects.filter(program=program, target__isnull=True).count() == 1  # "not yet measurable"
+    assert Measurement.objects.filter(metric__program=program).count() == 24
+
+    class LoginPage(BaseHTTPRequestHandler):
+        def do_GET(self) -> None:
+            self.send_response(200 if self.path == "/admin/login/" else 404)
+            self.end_headers()
+            self.wfile.write(b"<title>Log in | Cairn</title>")
+
+        def log_message(self, *args: object) -> None:
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), LoginPage)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        source = EvidenceSource.objects.get(program=program)
+        source.config["url"] = f"http://127.0.0.1:{server.server_port}/admin/login/"
+        source.save()
+        [run] = sources_collect_now(sources=[source], by=None)
+    finally:
+        server.shutdown()
+    assert (run.status, run.passed) == ("success", True)
+    assert source.items.get().evidence.get().passed is True
+
+
+def test_load_demo_metrics_needs_the_example_program(settings):
+    settings.DEMO_MODE = True
+    with pytest.raises(CommandError, match="run load_demo first"):
+        call_command("load_demo_metrics")
