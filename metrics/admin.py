@@ -63,6 +63,14 @@ class MetricAdmin(ProgramScopedAdmin):
         fixed = ["program", "key"] if obj is not None else []
         return [*fixed, *self.readonly_fields]
 
+    def formfield_for_dbfield(self, db_field: Any, request: HttpRequest, **kwargs: Any) -> Any:
+        field = super().formfield_for_dbfield(db_field, request, **kwargs)
+        if db_field.name == "key" and field is not None:
+            # As in the API: `metric_save` makes the key from the name when it is left empty.
+            field.required = False
+            field.help_text = "Stable identifier, unique within the program; made from the name when empty."
+        return field
+
     def formfield_for_foreignkey(self, db_field: Any, request: HttpRequest, **kwargs: Any) -> Any:
         if db_field.name == "category":
             kwargs["queryset"] = db_field.related_model.objects.filter(

@@ -40,6 +40,22 @@ from metrics.serializers import (
 from roadmap.models import ChecklistItem
 
 
+def visible_to_caller(model: type[Metric | EvidenceSource | ChecklistItem]) -> Any:
+    """A foreign-key filter's choices: only rows the caller sees, so an invisible id is refused like an unknown
+    one (django-filter would otherwise check the id against every row and tell the two apart)."""
+
+    def queryset(request: Request | None) -> QuerySet:
+        return model.objects.for_user(request.user) if request is not None else model.objects.none()
+
+    return queryset
+
+
+def runs_visible_to_caller(request: Request | None) -> QuerySet[CollectionRun]:
+    if request is None:
+        return CollectionRun.objects.none()
+    return CollectionRun.objects.filter(source__in=EvidenceSource.objects.for_user(request.user))
+
+
 class ProgramKeyFilterSet(django_filters.FilterSet):
     program = django_filters.CharFilter(field_name="program__key", help_text="Program key.")
 
@@ -84,6 +100,7 @@ class MeasurementFilterSet(django_filters.FilterSet):
     program = django_filters.CharFilter(field_name="metric__program__key", help_text="Program key.")
     observed_after = django_filters.IsoDateTimeFilter(field_name="observed_at", lookup_expr="gte")
     observed_before = django_filters.IsoDateTimeFilter(field_name="observed_at", lookup_expr="lt")
+    metric = django_filters.ModelChoiceFilter(queryset=visible_to_caller(Metric))
 
     class Meta:
         model = Measurement
@@ -129,6 +146,8 @@ class MeasurementViewSet(
 
 
 class EvidenceSourceFilterSet(ProgramKeyFilterSet):
+    metric = django_filters.ModelChoiceFilter(queryset=visible_to_caller(Metric))
+
     class Meta:
         model = EvidenceSource
         fields = ["kind", "enabled", "metric"]
@@ -262,6 +281,7 @@ class EvidenceSourceViewSet(
 
 class CollectionRunFilterSet(django_filters.FilterSet):
     program = django_filters.CharFilter(field_name="source__program__key", help_text="Program key.")
+    source = django_filters.ModelChoiceFilter(queryset=visible_to_caller(EvidenceSource))
 
     class Meta:
         model = CollectionRun
@@ -285,6 +305,8 @@ class CollectionRunViewSet(viewsets.ReadOnlyModelViewSet):
 
 class EvidenceFilterSet(django_filters.FilterSet):
     program = django_filters.CharFilter(field_name="item__program__key", help_text="Program key.")
+    item = django_filters.ModelChoiceFilter(queryset=visible_to_caller(ChecklistItem))
+    run = django_filters.ModelChoiceFilter(queryset=runs_visible_to_caller)
 
     class Meta:
         model = Evidence

@@ -12,8 +12,8 @@ from datetime import datetime, timedelta
 from decimal import Decimal
 
 from django.conf import settings
-from django.db.models import F, OuterRef, QuerySet, Subquery, Value, Window
-from django.db.models.functions import Coalesce, RowNumber
+from django.db.models import F, OuterRef, Q, QuerySet, Subquery, Window
+from django.db.models.functions import RowNumber
 
 from metrics.models import CollectionRun, Evidence, EvidenceSource, Measurement, Metric
 from roadmap.models import ChecklistItem
@@ -84,20 +84,26 @@ def items_with_latest_evidence(items: QuerySet[ChecklistItem], as_of: datetime |
 
 
 def items_in_freshness_state(items: QuerySet, state: str, now: datetime) -> QuerySet:
-    """Narrow annotated items to one freshness state, in the database (the grace is per item or default)."""
-    grace = Coalesce(F("grace_days"), Value(settings.CAIRN_EVIDENCE_GRACE_DAYS)) * timedelta(days=1)
+    """Narrow items annotated by `items_with_latest_evidence` to one freshness state, in the database.
+
+    The grace period is per item (or the default); interval arithmetic differs between databases, so the
+    condition is spelled out once per distinct grace value (one small query to find them).
+    """
     if state == "missing":
         return items.filter(evidence_observed_at__isnull=True)
     if state == "fresh":
         return items.filter(evidence_valid_until__gte=now)
-    stale_or_expired = items.filter(evidence_valid_until__lt=now).alias(
-        grace_end=F("evidence_valid_until") + grace
-    )
-    if state == "stale":
-        return stale_or_expired.filter(grace_end__gt=now)
-    if state == "expired":
-        return stale_or_expired.filter(grace_end__lte=now)
-    return items.none()
+    if state not in ("stale", "expired"):
+        return items.none()
+    default = settings.CAIRN_EVIDENCE_GRACE_DAYS
+    condition = Q(pk__in=[])
+    for grace_days in set(items.order_by().values_list("grace_days", flat=True).distinct()):
+        grace_end_after_now = Q(
+            evidence_valid_until__gt=now - timedelta(days=grace_days if grace_days is not None else default)
+        )
+        same_grace = Q(grace_days=grace_days) if grace_days is not None else Q(grace_days__isnull=True)
+        condition |= same_grace & (grace_end_after_now if state == "stale" else ~grace_end_after_now)
+    return items.filter(evidence_valid_until__lt=now).filter(condition)
 
 
 def metrics_with_latest_value(metrics: QuerySet[Metric], as_of: datetime | None = None) -> QuerySet:

@@ -88,6 +88,9 @@ class MetricSerializer(ScopedRelatedMixin, serializers.ModelSerializer):
             "latest_value", "freshness", "archived_at",
         ]  # fmt: skip
         read_only_fields = ["archived_at"]
+        # DRF's unique-together validator would demand `key`, which the service derives from the name when it
+        # is omitted; `metric_save` runs full_clean(), which checks the (program, key) constraint instead.
+        validators: list[Any] = []
 
     def get_fields(self) -> dict[str, serializers.Field]:
         fields = super().get_fields()
@@ -103,7 +106,10 @@ class MetricSerializer(ScopedRelatedMixin, serializers.ModelSerializer):
     def get_freshness(self, metric: Metric) -> dict[str, Any]:
         if not hasattr(metric, "latest_observed_at"):
             return {"state": "missing", "observed_at": None, "valid_until": None, "age_days": None}
-        return freshness_data(selectors.metric_freshness(metric, timezone.now()))
+        # Exactly the documented fields: a metric's freshness has no pass/fail, only an item's has.
+        return dict(
+            FreshnessSerializer(freshness_data(selectors.metric_freshness(metric, timezone.now()))).data
+        )
 
 
 class MeasurementSerializer(ScopedRelatedMixin, serializers.ModelSerializer):

@@ -14,6 +14,7 @@ import hashlib
 import logging
 import os
 import random
+import re
 import secrets
 import time
 from collections.abc import Iterable
@@ -44,6 +45,16 @@ logger = logging.getLogger(__name__)
 
 # Slack beyond a run's own worst case (attempts × timeout + backoff) before it counts as abandoned.
 ABANDONED_AFTER = timedelta(minutes=2)
+
+
+# Collectors may only read credentials meant for them: without the prefix a manager could have the worker send
+# SECRET_KEY or DATABASE_URL as a bearer token to a server of their choosing.
+SECRET_ENV_PREFIX = "CAIRN_SECRET_"  # noqa: S105 — a name prefix, not a secret
+_SECRET_ENV_NAME = re.compile(r"CAIRN_SECRET_[A-Z0-9_]+")
+
+
+def secret_env_allowed(name: str) -> bool:
+    return _SECRET_ENV_NAME.fullmatch(name) is not None
 
 
 # --- definitions and manual data -----------------------------------------------------------------------------
@@ -160,8 +171,13 @@ def source_save(
     source.config = collector.validate(source.config or {})
     if source.auth != EvidenceSource.Auth.NONE and not source.secret_env:
         raise ValidationError({"secret_env": "Name the environment variable that holds the credential."})
-    if source.secret_env and not source.secret_env.replace("_", "").isalnum():
-        raise ValidationError({"secret_env": "Give the name of an environment variable, not its value."})
+    if source.secret_env and not secret_env_allowed(source.secret_env):
+        raise ValidationError(
+            {
+                "secret_env": f"Give the name of an environment variable starting with {SECRET_ENV_PREFIX} "
+                "(letters, digits and _), not its value: only those are credentials for collectors."
+            }
+        )
     if source.metric_id is not None and source.metric.program_id != source.program_id:
         raise ValidationError({"metric": "The metric must belong to the source's program."})
     items = None
@@ -251,6 +267,10 @@ def _credential_headers(source: EvidenceSource) -> dict[str, str]:
     """Headers carrying the source's credential, read from the environment now; never stored or logged."""
     if source.auth == EvidenceSource.Auth.NONE:
         return {}
+    if not secret_env_allowed(source.secret_env):
+        raise ValidationError(
+            f"{source.secret_env} is not a collector credential (names start {SECRET_ENV_PREFIX})."
+        )
     secret = os.environ.get(source.secret_env)
     if not secret:
         raise ValidationError(
