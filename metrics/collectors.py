@@ -11,7 +11,7 @@ import math
 import re
 import time
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from decimal import Decimal, InvalidOperation
 from typing import Any
@@ -50,7 +50,8 @@ class Result:
     error: str = ""
     excerpt: str = ""
     transient: bool = False
-    checks: list[str] = field(default_factory=list)
+    # A transient answer that is itself a verdict once retries run out (a health check that keeps getting 503).
+    fails_when_exhausted: bool = False
 
     @classmethod
     def failure(cls, error: http.HttpError, excerpt: str = "") -> Result:
@@ -203,9 +204,11 @@ class HttpCheck(Collector):
         if response.status not in config["expected_status"] and http.is_transient_status(response.status):
             return Result(
                 status=Status.ERROR,
-                error=f"HTTP {response.status}",
+                passed=False,
+                error=f"status {response.status} is not one of {config['expected_status']}",
                 excerpt=_excerpt(response),
                 transient=True,
+                fails_when_exhausted=True,
                 value=latency_ms,
                 observed_at=observed,
             )

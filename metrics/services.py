@@ -301,6 +301,14 @@ def _job(run: CollectionRun, max_attempts: int) -> Job:
     return job
 
 
+def _redact(result: Result, headers: dict[str, str]) -> None:
+    """A server that echoes request headers must not get the credential stored in the run's excerpt."""
+    for value in headers.values():
+        for secret in {value, value.partition(" ")[2]} - {""}:
+            result.excerpt = result.excerpt.replace(secret, "***")
+            result.error = result.error.replace(secret, "***")
+
+
 def backoff_seconds(attempt: int) -> float:
     """Exponential backoff with jitter: between half and all of base·2^(attempt−1) before the next attempt."""
     ceiling = settings.CAIRN_COLLECTOR_BACKOFF_MS / 1000 * 2 ** (attempt - 1)
@@ -324,6 +332,9 @@ def job_execute(job: Job) -> tuple[Result, int, int]:
             logger.exception("collector %s failed on run %s", job.kind, job.run.pk)
             result = Result(status=Status.ERROR, error=f"internal error: {type(exc).__name__}")
         if not result.transient or attempt >= job.max_attempts:
+            if result.transient and result.fails_when_exhausted:
+                result.status, result.transient = Status.FAILED, False
+            _redact(result, job.headers)
             return result, attempt, int((time.monotonic() - started) * 1000)
         time.sleep(backoff_seconds(attempt))
 

@@ -79,3 +79,14 @@ def member(program: Program, role: str, username: str | None = None) -> object:
     membership_save(membership=ProgramMembership(user=user, program=program, role=Role(role)), by=None)
     user.refresh_from_db()
     return user
+
+
+class MetricFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = "metrics.Metric"  # by label: this block is appended, the imports above stay as they were
+
+    program = factory.SubFactory(ProgramFactory)
+    key = factory.Sequence(lambda n: f"metric-{n}")
+    name = factory.Sequence(lambda n: f"Metric {n}")
+    unit = "%"
+    target = Decimal("99.9")

@@ -14,6 +14,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from urllib.parse import urlparse
 
+import kombu.pools
 import pytest
 from django.db import connection
 
@@ -78,6 +79,8 @@ def _reset_connections(app: object) -> None:
         app._pool.force_close_all()
         app._pool = None
     app.amqp._producer_pool = None
+    # kombu keeps its own registry of pools per URL; a closed one left there fails the next test's send.
+    kombu.pools.reset()
 
 
 def start_worker(
