@@ -48,6 +48,7 @@ GROUP_PERMISSIONS: dict[str, list[str]] = {
         "governance.change_review",
         "governance.add_waiver",
         "governance.change_waiver",
+        "scorecards.view_scorecard",  # executive scorecards; contributors do not read them
         "roadmap.import_checklistitem",
         "roadmap.export_checklistitem",
         "metrics.change_metric",
@@ -66,12 +67,17 @@ GROUP_PERMISSIONS: dict[str, list[str]] = {
         "metrics.add_measurement",  # of the metrics they own
         *_READ_OTHER_APPS,
     ],
-    Role.EXECUTIVE: [*(f"roadmap.view_{model}" for model in _ROADMAP), *_READ_OTHER_APPS],
+    Role.EXECUTIVE: [
+        *(f"roadmap.view_{model}" for model in _ROADMAP),
+        *_READ_OTHER_APPS,
+        "scorecards.view_scorecard",
+    ],
     Role.AUDITOR: [
         *(f"roadmap.view_{model}" for model in _ROADMAP),
         "roadmap.export_checklistitem",
         "roadmap.view_importrun",
         *_READ_OTHER_APPS,
+        "scorecards.view_scorecard",
     ],
 }
 

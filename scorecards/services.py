@@ -1,19 +1,35 @@
-"""Maturity of a program: evaluate now, keep daily snapshots, read trends and phase status from them."""
+"""Maturity of a program: evaluate now, keep daily snapshots, read trends and phase status from them; and the
+executive scorecards rendered from those snapshots, archived and e-mailed once.
+"""
 
 from __future__ import annotations
 
+import hashlib
+import re
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time, timedelta
 from decimal import Decimal
-from typing import Any
+from smtplib import SMTPException
+from typing import TYPE_CHECKING, Any
 
+from django.contrib.auth import get_user_model
+from django.core.exceptions import PermissionDenied, ValidationError
+from django.core.files.base import ContentFile
+from django.core.mail import EmailMessage
 from django.db import IntegrityError, transaction
+from django.db.models import Q
+from django.template.loader import render_to_string
 from django.utils import timezone
 
-from roadmap.models import Program
+from governance.models import ControlledDocument
+from roadmap import access
+from roadmap.models import Phase, Program, Role
 from scorecards import engine
-from scorecards.models import Snapshot
+from scorecards.models import Scorecard, Snapshot
 from scorecards.selectors import maturity_input
+
+if TYPE_CHECKING:
+    from roadmap.models import AnyUser
 
 TREND_DAYS = (7, 30, 90)
 WEEKS_FOR_SLOPE = 8
@@ -54,28 +70,44 @@ def program_maturity(*, program: Program, as_of: datetime | None = None, with_tr
     return maturity
 
 
+def snapshot_build(*, program: Program, day: date, as_of: datetime | None = None) -> Snapshot:
+    """The program's maturity at the end of `day` (or at `as_of`) as an unsaved snapshot: what the daily job
+    stores, and what the dashboard shows live."""
+    maturity = program_maturity(program=program, as_of=as_of or end_of_day(day), with_trend=False)
+    result = maturity.result
+    return Snapshot(
+        program=program,
+        as_of=day,
+        model_version=engine.MODEL_VERSION,
+        inputs_hash=result["inputs_hash"],
+        config_hash=maturity.config_hash,
+        level=result["level"],
+        index=Decimal(str(result["index"])),
+        score=_decimal(result["score"]),
+        coverage=_decimal(result["coverage"]),
+        freshness=_decimal(result["freshness"]),
+        result=result,
+    )
+
+
+def snapshot_before(*, program: Program, day: date) -> Snapshot | None:
+    """The latest stored snapshot before `day`: what the dashboard's arrows compare with."""
+    return (
+        Snapshot.objects.filter(program=program, as_of__lt=day, model_version=engine.MODEL_VERSION)
+        .order_by("-as_of")
+        .first()
+    )
+
+
 def snapshot_save(*, program: Program, day: date) -> tuple[Snapshot, bool]:
     """The program's snapshot for `day`, written once: a retry or a second run returns the stored one."""
     existing = Snapshot.objects.filter(program=program, as_of=day, model_version=engine.MODEL_VERSION).first()
     if existing is not None:
         return existing, False
-    maturity = program_maturity(program=program, as_of=end_of_day(day), with_trend=False)
-    result = maturity.result
+    snapshot = snapshot_build(program=program, day=day)
     try:
         with transaction.atomic():
-            snapshot = Snapshot.objects.create(
-                program=program,
-                as_of=day,
-                model_version=engine.MODEL_VERSION,
-                inputs_hash=result["inputs_hash"],
-                config_hash=maturity.config_hash,
-                level=result["level"],
-                index=Decimal(str(result["index"])),
-                score=_decimal(result["score"]),
-                coverage=_decimal(result["coverage"]),
-                freshness=_decimal(result["freshness"]),
-                result=result,
-            )
+            snapshot.save(force_insert=True)
     except IntegrityError:  # another worker wrote it between our read and our insert
         return Snapshot.objects.get(program=program, as_of=day, model_version=engine.MODEL_VERSION), False
     return snapshot, True
@@ -85,11 +117,16 @@ def _decimal(value: float | None) -> Decimal | None:
     return None if value is None else Decimal(str(value))
 
 
-def phase_status(program: Program, *, index: Decimal, today: date) -> list[dict[str, Any]]:
-    """Each phase against plan: the planned index rises linearly over the window toward the phase's target."""
+def phase_status(
+    program: Program, *, index: Decimal, today: date, phases: list[Phase] | None = None
+) -> list[dict[str, Any]]:
+    """Each phase against plan: the planned index rises linearly over the window toward the phase's target.
+
+    `phases` (in order, with their program) saves the query when the caller has loaded them already.
+    """
     rows = []
     previous_target = 0
-    for phase in program.phases.all().order_by("order"):
+    for phase in phases if phases is not None else program.phases.all().order_by("order"):
         target = phase.target_level
         start, end = phase.planned_start, phase.planned_end
         row: dict[str, Any] = {
@@ -197,3 +234,212 @@ def _slope(points: list[tuple[int, float]]) -> float:
     if not spread:
         return 0.0
     return round(sum((x - mean_x) * (y - mean_y) for x, y in points) / spread, 2)
+
+
+# --- executive scorecards ----------------------------------------------------------------------------------
+
+PERIOD = re.compile(r"^(\d{4})-(0[1-9]|1[0-2])$")
+# What a delivery retries on: the mail server is unreachable or answered with an error.
+DELIVERY_ERRORS = (ConnectionError, TimeoutError, SMTPException)
+
+
+class ScorecardFileError(Exception):
+    """The archived PDF is missing or no longer matches the digest recorded when it was generated."""
+
+
+def scorecard_period(today: date) -> str:
+    """The period a scheduled run on `today` covers: the month before, as YYYY-MM."""
+    last_month = today.replace(day=1) - timedelta(days=1)
+    return f"{last_month:%Y-%m}"
+
+
+def period_last_day(period: str) -> date:
+    match = PERIOD.match(period)
+    if match is None:
+        raise ValidationError({"period": f"Expected a month as YYYY-MM, not {period!r}."})
+    year, month = int(match[1]), int(match[2])
+    first_of_next = date(year + month // 12, month % 12 + 1, 1)
+    return first_of_next - timedelta(days=1)
+
+
+def scorecard_previous(*, program: Program, as_of: date) -> Scorecard | None:
+    """The latest scorecard before `as_of`: the arrows and "what moved" compare with it."""
+    return (
+        Scorecard.objects.filter(program=program, as_of__lt=as_of)
+        .select_related("snapshot")
+        .order_by("-as_of", "-id")
+        .first()
+    )
+
+
+def _existing(*, program: Program, snapshot: Snapshot | None, period: str) -> Scorecard | None:
+    """The stored scorecard for the same idempotency key: (program, period), or (snapshot, template) on demand."""
+    from scorecards import pdf
+
+    if period:
+        return Scorecard.objects.filter(program=program, period=period).first()
+    return Scorecard.objects.filter(
+        snapshot=snapshot, template_version=pdf.TEMPLATE_VERSION, period=""
+    ).first()
+
+
+def scorecard_build(
+    *, program: Program, snapshot: Snapshot, previous: Scorecard | None, period: str = ""
+) -> tuple[bytes, int, list[str]]:
+    """Render the scorecard of `snapshot` compared with `previous`: (PDF bytes, pages, summary sentences)."""
+    from scorecards import pdf, report
+
+    content = report.scorecard_report(
+        program=program, snapshot=snapshot, previous=previous.snapshot if previous else None, period=period
+    )
+    rendered = pdf.render_scorecard(content)
+    return rendered.content, rendered.pages, content.summary
+
+
+def scorecard_generate(
+    *,
+    program: Program,
+    as_of: date | None = None,
+    by: AnyUser | None = None,
+    trigger: str = Scorecard.Trigger.MANUAL,
+    period: str = "",
+) -> tuple[Scorecard, bool]:
+    """The program's scorecard as of `as_of` (default today) or for `period`; (scorecard, created).
+
+    Renders from the day's stored snapshot (stored first if the daily job has not). A second call for the same
+    period, or on demand for the same snapshot and template, returns the stored scorecard: the database
+    constraints decide between two workers racing. `by` must manage the program; None is the system.
+    """
+    from scorecards import pdf
+
+    if by is not None and not access.can_manage_program(by, program.pk):
+        raise PermissionDenied("Only the program's managers generate its scorecards.")
+    if period:
+        as_of = as_of or period_last_day(period)
+        if (existing := _existing(program=program, snapshot=None, period=period)) is not None:
+            return existing, False
+    today = timezone.localdate()
+    day = as_of or today
+    if day > today:
+        raise ValidationError(
+            {"as_of": f"{day.isoformat()} is in the future; a scorecard reports what happened."}
+        )
+    snapshot, _ = snapshot_save(program=program, day=day)
+    if not period and (existing := _existing(program=program, snapshot=snapshot, period="")) is not None:
+        return existing, False
+    previous = scorecard_previous(program=program, as_of=day)
+    content, pages, summary = scorecard_build(
+        program=program, snapshot=snapshot, previous=previous, period=period
+    )
+    digest = hashlib.sha256(content).hexdigest()
+    scorecard = Scorecard(
+        program=program,
+        snapshot=snapshot,
+        previous=previous,
+        as_of=day,
+        period=period,
+        sha256=digest,
+        size=len(content),
+        pages=pages,
+        template_version=pdf.TEMPLATE_VERSION,
+        summary=" ".join(summary),
+        trigger=trigger,
+        generated_by=by if by is not None and by.is_authenticated else None,
+    )
+    scorecard.pdf.save(
+        f"{program.key}-{period or day.isoformat()}-{digest[:12]}.pdf", ContentFile(content), save=False
+    )
+    try:
+        with transaction.atomic():
+            scorecard.save()
+    except IntegrityError:
+        # Another worker stored the same scorecard between our check and our insert: keep theirs.
+        scorecard.pdf.delete(save=False)
+        existing = _existing(program=program, snapshot=snapshot, period=period)
+        if existing is None:
+            raise
+        return existing, False
+    except BaseException:
+        scorecard.pdf.delete(save=False)  # no row, no file
+        raise
+    return scorecard, True
+
+
+def scorecard_render(*, scorecard: Scorecard) -> bytes:
+    """Render a stored scorecard again from its snapshot and previous scorecard (same template: same bytes)."""
+    previous = scorecard.previous
+    content, _, _ = scorecard_build(
+        program=scorecard.program, snapshot=scorecard.snapshot, previous=previous, period=scorecard.period
+    )
+    return content
+
+
+def scorecard_content(*, scorecard: Scorecard) -> bytes:
+    """The archived PDF, checked against the digest recorded when it was generated."""
+    try:
+        with scorecard.pdf.open("rb") as file:
+            content = file.read()
+    except (FileNotFoundError, ValueError) as exc:
+        raise ScorecardFileError(f"The PDF of scorecard {scorecard.pk} is missing from storage.") from exc
+    if hashlib.sha256(content).hexdigest() != scorecard.sha256:
+        raise ScorecardFileError(f"The PDF of scorecard {scorecard.pk} does not match its recorded sha256.")
+    return content
+
+
+def scorecard_recipients(*, program: Program) -> list[str]:
+    """E-mail addresses of the program's executives and of its strategy document's distribution (users and
+    groups): active users with an address, each once, sorted."""
+    documents = ControlledDocument.objects.filter(program=program, doc_type=ControlledDocument.Type.STRATEGY)
+    addresses = (
+        get_user_model()
+        .objects.filter(is_active=True)
+        .exclude(email="")
+        .filter(
+            Q(memberships__program=program, memberships__role=Role.EXECUTIVE)
+            | Q(distributed_documents__in=documents)
+            | Q(groups__distributed_documents__in=documents)
+        )
+        .values_list("email", flat=True)
+        .distinct()
+    )
+    unique: dict[str, str] = {}
+    for address in addresses:
+        unique.setdefault(address.strip().lower(), address.strip())
+    return sorted(unique.values(), key=str.lower)
+
+
+def scorecard_deliver(*, scorecard: Scorecard) -> list[str]:
+    """E-mail the scorecard (PDF attached) to its recipients, once: the addresses it went to, or [] when it was
+    delivered before or there is nobody to send it to.
+
+    The delivery is claimed before the e-mail goes out (a conditional update on `delivered_at IS NULL`), so two
+    workers never both send; a send that fails releases the claim for the task's retry.
+    """
+    recipients = scorecard_recipients(program=scorecard.program)
+    if not recipients:
+        return []
+    now = timezone.now()
+    claimed = Scorecard.objects.filter(pk=scorecard.pk, delivered_at__isnull=True).update(
+        delivered_at=now, delivered_to=recipients
+    )
+    if not claimed:
+        return []
+    try:
+        content = scorecard_content(scorecard=scorecard)
+        context = {"scorecard": scorecard, "program": scorecard.program, "snapshot": scorecard.snapshot}
+        subject = " ".join(render_to_string("email/scorecard_subject.txt", context).split())
+        message = EmailMessage(subject, render_to_string("email/scorecard_body.txt", context), to=recipients)
+        message.attach(scorecard.filename, content, "application/pdf")
+        message.send()
+    except BaseException:
+        Scorecard.objects.filter(pk=scorecard.pk, delivered_at=now).update(delivered_at=None, delivered_to=[])
+        raise
+    scorecard.delivered_at, scorecard.delivered_to = now, recipients
+    return recipients
+
+
+def scorecard_publish(*, program: Program, period: str) -> Scorecard:
+    """The scheduled run: generate the program's scorecard for `period` (once) and deliver it (once)."""
+    scorecard, _ = scorecard_generate(program=program, trigger=Scorecard.Trigger.SCHEDULE, period=period)
+    scorecard_deliver(scorecard=scorecard)
+    return scorecard

@@ -30,3 +30,24 @@ def snapshot_program(*, program_id: int, day: str) -> int:
     program = Program.objects.get(pk=program_id)
     snapshot, _ = services.snapshot_save(program=program, day=date.fromisoformat(day))
     return snapshot.pk
+
+
+@shared_task(soft_time_limit=60, time_limit=90)  # queue "reports": see CELERY_TASK_ROUTES
+def scorecards_monthly() -> int:
+    """Beat's monthly tick: one scorecard task per active program for the month before. Safe to run twice."""
+    period = services.scorecard_period(timezone.localdate())
+    program_ids = list(Program.objects.filter(status=Program.Status.ACTIVE).values_list("pk", flat=True))
+    for program_id in program_ids:
+        scorecard_program.delay_on_commit(program_id=program_id, period=period)
+    return len(program_ids)
+
+
+@shared_task(
+    soft_time_limit=600, time_limit=660, autoretry_for=services.DELIVERY_ERRORS, retry_backoff=True,
+    retry_jitter=True, max_retries=5,
+)  # fmt: skip
+def scorecard_program(*, program_id: int, period: str) -> int:
+    """Generate and e-mail the program's scorecard for `period`; a retry finds both done (one per program and
+    period, delivered once)."""
+    program = Program.objects.get(pk=program_id)
+    return services.scorecard_publish(program=program, period=period).pk
