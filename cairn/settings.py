@@ -52,6 +52,7 @@ INSTALLED_APPS = [
     "governance",
     # After roadmap: its admin extends the program admin with the strategy import and export.
     "strategy",
+    "dashboard",
     "scorecards",
 ]
 
@@ -122,7 +123,10 @@ STORAGES = {
     "staticfiles": {"BACKEND": "whitenoise.storage.CompressedManifestStaticFilesStorage"},
 }
 
-LOGIN_URL = "admin:login"
+# Everyone signs in here (executives have no admin access); the admin keeps its own login page for staff.
+LOGIN_URL = "login"
+LOGIN_REDIRECT_URL = "dashboard:programs"
+LOGOUT_REDIRECT_URL = "login"
 
 # --- Django REST framework -------------------------------------------------------------------------------
 REST_FRAMEWORK = {
@@ -178,9 +182,17 @@ CELERY_TASK_DEFAULT_QUEUE = "default"
 CELERY_TASK_ROUTES = {
     "roadmap.tasks.*": {"queue": "default"},
     "scorecards.tasks.snapshot*": {"queue": "default"},
+    "scorecards.tasks.scorecard*": {"queue": "reports"},
     "governance.tasks.*": {"queue": "default"},
     "metrics.tasks.*": {"queue": "evidence"},
 }
+# Executive scorecards for the month before go out on this day of each month (1–28) at this hour.
+CAIRN_SCORECARD_DAY = env_int("CAIRN_SCORECARD_DAY", 1, minimum=1)
+CAIRN_SCORECARD_HOUR = env_int("CAIRN_SCORECARD_HOUR", 7, minimum=0)
+if CAIRN_SCORECARD_DAY > 28 or CAIRN_SCORECARD_HOUR > 23:
+    raise ImproperlyConfigured(
+        "CAIRN_SCORECARD_DAY must be 1–28 (every month has it) and CAIRN_SCORECARD_HOUR 0–23."
+    )
 # Beat's database scheduler installs these at start; times are in TIME_ZONE.
 CELERY_BEAT_SCHEDULE = {
     "document-control-daily": {
@@ -195,6 +207,10 @@ CELERY_BEAT_SCHEDULE = {
     "maturity-snapshots-daily": {
         "task": "scorecards.tasks.snapshots_daily",
         "schedule": crontab(hour=env_int("CAIRN_SNAPSHOT_HOUR", 2, minimum=0), minute=15),
+    },
+    "scorecards-monthly": {
+        "task": "scorecards.tasks.scorecards_monthly",
+        "schedule": crontab(day_of_month=CAIRN_SCORECARD_DAY, hour=CAIRN_SCORECARD_HOUR, minute=30),
     },
 }
 # At-least-once delivery: a task is acknowledged after it ran, and re-queued if its worker dies mid-way.
@@ -226,6 +242,8 @@ CAIRN_REVIEW_DUE_SOON_DAYS = env_int("CAIRN_REVIEW_DUE_SOON_DAYS", 14, minimum=0
 CAIRN_REVIEW_ESCALATION_DAYS = env_int("CAIRN_REVIEW_ESCALATION_DAYS", 14, minimum=0)
 CAIRN_ACKNOWLEDGEMENT_DAYS = env_int("CAIRN_ACKNOWLEDGEMENT_DAYS", 14, minimum=0)
 CAIRN_WAIVER_EXPIRY_NOTICE_DAYS = env_int("CAIRN_WAIVER_EXPIRY_NOTICE_DAYS", 14, minimum=0)
+# Executive scorecards: how many top risks page 2 lists (the appendix has every requirement).
+CAIRN_SCORECARD_TOP_RISKS = env_int("CAIRN_SCORECARD_TOP_RISKS", 12, minimum=1)
 # Checklist spreadsheets: largest file accepted (bytes), and above how many rows an import runs in Celery.
 CAIRN_CHECKLIST_MAX_BYTES = env_int("CAIRN_CHECKLIST_MAX_BYTES", 20 * 1024 * 1024, minimum=1024)
 CAIRN_CHECKLIST_INLINE_ROWS = env_int("CAIRN_CHECKLIST_INLINE_ROWS", 2000, minimum=1)

@@ -1,6 +1,5 @@
 from django.contrib import admin
 from django.urls import include, path
-from django.views.generic import RedirectView
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 from rest_framework.routers import DefaultRouter
 
@@ -19,6 +18,7 @@ router.register("items", roadmap_api.ChecklistItemViewSet, basename="item")
 router.register("memberships", roadmap_api.MembershipViewSet, basename="membership")
 router.register("import-runs", roadmap_api.ImportRunViewSet, basename="import-run")
 router.register("snapshots", scorecards_api.SnapshotViewSet, basename="snapshot")
+router.register("scorecards", scorecards_api.ScorecardViewSet, basename="scorecard")
 router.register("documents", governance_api.DocumentViewSet, basename="document")
 router.register("document-versions", governance_api.VersionViewSet, basename="document-version")
 router.register("reviews", governance_api.ReviewViewSet, basename="review")
@@ -36,7 +36,8 @@ admin.site.site_title = "Cairn"
 admin.site.index_title = "Programs, roadmaps and evidence"
 
 urlpatterns = [
-    path("", RedirectView.as_view(pattern_name="admin:index", permanent=False)),
+    path("", include("dashboard.urls")),
+    path("accounts/", include("django.contrib.auth.urls")),
     path("admin/", admin.site.urls),
     path("api/v1/imports/checklist/", roadmap_api.ChecklistImportView.as_view(), name="import-checklist"),
     path(

@@ -256,6 +256,36 @@ class PhaseAdmin(ProgramScopedAdmin):
         services.phase_save(phase=obj, by=request.user)
 
 
+class SectionItemInline(admin.TabularInline):
+    """The section's checklist items, editable in place; each change goes through the item service."""
+
+    model = ChecklistItem
+    fields = ["ref", "title", "status", "status_reason", "owner", "due_date"]
+    readonly_fields = ["ref", "title"]
+    extra = 0
+    show_change_link = True
+    can_delete = False
+    ordering = ["order", "id"]
+    verbose_name_plural = "checklist items"
+
+    def get_queryset(self, request: HttpRequest) -> QuerySet[ChecklistItem]:
+        return super().get_queryset(request).filter(archived_at__isnull=True).select_related("owner")
+
+    def has_add_permission(self, request: HttpRequest, obj: Section | None = None) -> bool:
+        return False  # new items come from the item form, an import or the strategy
+
+    def has_change_permission(self, request: HttpRequest, obj: Section | None = None) -> bool:
+        if obj is None:
+            return super().has_change_permission(request, obj)
+        return access.can_manage_program(request.user, obj.program_id)
+
+    def formfield_for_foreignkey(self, db_field: Any, request: HttpRequest, **kwargs: Any) -> Any:
+        if db_field.name == "owner":
+            managed = Program.objects.managed_by(request.user)
+            kwargs["queryset"] = get_user_model().objects.filter(memberships__program__in=managed).distinct()
+        return super().formfield_for_foreignkey(db_field, request, **kwargs)
+
+
 @admin.register(Section)
 class SectionAdmin(ProgramScopedAdmin):
     list_display = ["outline_title", "program", "phase", "is_capability_area", "progress_column"]
@@ -286,8 +316,23 @@ class SectionAdmin(ProgramScopedAdmin):
     def progress_column(self, section: Section) -> str:
         return progress_bar(getattr(section, "progress", None))
 
+    def get_inlines(self, request: HttpRequest, obj: Section | None) -> list[type]:
+        return [SectionItemInline] if obj is not None else []
+
     def save_model(self, request: HttpRequest, obj: Section, form: forms.ModelForm, change: bool) -> None:
         services.section_save(section=obj, by=request.user)
+
+    def save_formset(self, request: HttpRequest, form: forms.ModelForm, formset: Any, change: bool) -> None:
+        """Inline item edits take the same path as the item form: one service call per changed item."""
+        # What formset.save() would have recorded, for the admin's change message.
+        formset.new_objects, formset.deleted_objects, formset.changed_objects = [], [], []
+        for item_form in formset.forms:
+            if item_form.instance.pk is None or not item_form.has_changed():
+                continue
+            original = ChecklistItem.objects.select_related("program").get(pk=item_form.instance.pk)
+            data = {name: item_form.cleaned_data[name] for name in item_form.changed_data}
+            saved = services.checklist_item_update(item=original, by=request.user, data=data)
+            formset.changed_objects.append((saved, item_form.changed_data))
 
 
 class OverdueFilter(admin.SimpleListFilter):
