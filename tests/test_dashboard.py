@@ -1,0 +1,391 @@
+"""The executive dashboard: the program list, one program's page, generating and downloading scorecards."""
+
+from __future__ import annotations
+
+import re
+from datetime import date, timedelta
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+import pytest
+from django.db import connection
+from django.test import Client
+from django.test.utils import CaptureQueriesContext
+from django.utils import timezone
+
+from governance.models import ControlledDocument
+from metrics.models import Metric
+from roadmap.models import ChecklistItem, Program, ProgramMembership, Role
+from roadmap.services import membership_save
+from scorecards import services
+from scorecards.models import Scorecard
+from strategy.services import strategy_import
+from tests.factories import (
+    ItemFactory,
+    MetricFactory,
+    PhaseFactory,
+    ProgramFactory,
+    SectionFactory,
+    UserFactory,
+    member,
+)
+
+pytestmark = pytest.mark.django_db
+
+STRATEGY = (
+    Path(__file__).resolve().parents[2] / "shared" / "corpus" / "advanced_cloud_infrastructure_strategy.md"
+)
+MEMBERS = ["manager", "contributor", "executive", "auditor"]
+DASHBOARD = "/programs/alpha/"
+GENERATE = "/programs/alpha/scorecards/"
+
+
+@pytest.fixture(autouse=True)
+def media(settings: Any, tmp_path: Path) -> Path:
+    settings.MEDIA_ROOT = str(tmp_path / "media")
+    return tmp_path / "media"
+
+
+def client_for(user: Any) -> Client:
+    client = Client()
+    client.force_login(user)
+    return client
+
+
+def text(response: Any) -> str:
+    return response.content.decode()
+
+
+def without_svg(html: str) -> str:
+    return re.sub(r"<svg.*?</svg>", "", html, flags=re.S)
+
+
+# --- the program list -------------------------------------------------------------------------------------
+
+
+def test_it_sends_anonymous_visitors_of_the_list_to_the_login_page(client):
+    response = client.get("/")
+    assert response.status_code == 302
+    assert response["Location"] == "/accounts/login/?next=/"
+
+
+def test_it_lists_only_the_programs_the_user_is_a_member_of(team):
+    ItemFactory(section=team.section, status=ChecklistItem.Status.DONE)
+    ItemFactory(
+        section=team.section, status=ChecklistItem.Status.BLOCKED, status_reason="Waiting for a vendor"
+    )
+    ItemFactory(section=team.section, due_date=timezone.localdate() - timedelta(days=3))
+
+    html = text(client_for(team.executive).get("/"))
+
+    assert 'href="/programs/alpha/"' in html
+    assert "Alpha" in html
+    assert "/programs/beta/" not in html
+    assert "Beta" not in html
+    # owned, unowned, done, blocked, overdue: five applicable items, one done
+    assert "1 of 5 done" in html
+    assert "1 overdue" in html
+    assert "1 blocked" in html
+
+
+def test_it_tells_a_user_without_programs_so(db):
+    html = text(client_for(UserFactory()).get("/"))
+    assert "You are not a member of any program yet" in html
+
+
+# --- who sees a dashboard ---------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("persona", MEMBERS)
+def test_it_shows_the_dashboard_to_every_member(team, persona):
+    response = client_for(team.user(persona)).get(DASHBOARD)
+    assert response.status_code == 200
+    assert "<h1>Alpha</h1>" in text(response)
+
+
+def test_it_hides_the_dashboard_from_an_outsider(team):
+    assert client_for(team.outsider).get(DASHBOARD).status_code == 404
+
+
+def test_it_answers_404_for_a_program_that_does_not_exist(team):
+    assert client_for(team.manager).get("/programs/nope/").status_code == 404
+
+
+def test_it_sends_anonymous_visitors_of_a_dashboard_to_the_login_page(team, client):
+    response = client.get(DASHBOARD)
+    assert response.status_code == 302
+    assert response["Location"] == f"/accounts/login/?next={DASHBOARD}"
+
+
+# --- what a dashboard shows -------------------------------------------------------------------------------
+
+
+def test_it_shows_the_headline_figures_phases_metrics_and_risks(team):
+    ItemFactory(section=team.section, status=ChecklistItem.Status.DONE)
+    ItemFactory(
+        section=team.section,
+        title="Sign the paging contract",
+        status=ChecklistItem.Status.BLOCKED,
+        status_reason="Waiting for procurement",
+    )
+    MetricFactory(program=team.program, name="Deployments per week", target=Decimal("10"))
+
+    response = client_for(team.executive).get(DASHBOARD)
+
+    html = without_svg(text(response))
+    for heading in ("Level", "Index", "Score", "Coverage", "Freshness"):
+        assert f"<h2>{heading}</h2>" in html
+    report = response.context["report"]
+    assert f'<p class="big">{report.current.level}' in html
+    assert f'<p class="big">{report.current.index:.2f}</p>' in html
+    assert 'data-phase-progress="P1"' in html
+    phase = report.phases[0]
+    assert phase.progress_label in html
+    assert f'<span class="badge {phase.rag}">{phase.rag}</span>' in html
+    assert "Deployments per week" in html
+    assert "defined, not yet measurable" in html
+    assert "Top risks" in html
+    assert "Sign the paging contract" in html
+    assert "Waiting for procurement" in html
+
+
+def test_it_draws_labelled_inline_svg_charts(team):
+    html = text(client_for(team.executive).get(DASHBOARD))
+    labels = re.findall(r'<svg role="img" aria-label="([^"]+)"', html)
+    assert set(labels) >= {
+        "Maturity score by capability area",
+        "Score over the stored snapshots",
+        "Phases with their status",
+    }
+    assert html.count("<svg") == len(labels), "every chart is labelled for screen readers"
+    assert "<script" not in html, "the page needs no JavaScript"
+
+
+def test_its_charts_keep_their_ids_to_themselves(team):
+    """Several inline SVGs share one document: a repeated clip-path id would clip every chart by the first's box."""
+    MetricFactory(program=team.program)
+    html = text(client_for(team.executive).get(DASHBOARD))
+    ids = re.findall(r'\sid="([^"]+)"', html)
+    assert len(ids) == len(set(ids)), sorted(name for name in ids if ids.count(name) > 1)
+    for reference in re.findall(r"url\(#([^)]+)\)", html):
+        assert reference in ids
+    assert "<title>...</title>" not in html
+
+
+def test_it_warns_about_an_overdue_document_review():
+    strategy_import(data=STRATEGY.read_bytes(), by=None)
+    program = Program.objects.get(key="advanced-cloud-infrastructure-strategy")
+    document = ControlledDocument.objects.get(program=program)
+    assert document.next_review_due == date(2025, 3, 1)
+    executive = member(program, "executive")
+
+    html = without_svg(text(client_for(executive).get(f"/programs/{program.key}/")))
+
+    days = (timezone.localdate() - date(2025, 3, 1)).days
+    assert f"Review overdue by {days} days" in html
+    assert "Advanced Cloud Infrastructure Strategy" in html
+    assert Metric.objects.filter(program=program).exists()
+    assert "defined, not yet measurable" in html
+
+
+def test_it_escapes_item_and_area_titles(team):
+    area = SectionFactory(program=team.program, title="<b>Area</b> & <script>alert(2)</script>")
+    area.is_capability_area = True
+    area.save()
+    ItemFactory(
+        section=area,
+        title="<script>alert(1)</script>",
+        status=ChecklistItem.Status.BLOCKED,
+        status_reason="<img src=x onerror=alert(3)>",
+    )
+
+    html = text(client_for(team.executive).get(DASHBOARD))
+
+    assert "&lt;script&gt;alert(1)&lt;/script&gt;" in html
+    assert "<script" not in html
+    assert "<img src=x" not in html
+    assert "<b>Area</b>" not in html
+
+
+# --- generating a scorecard -------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(("persona", "shown"), [("manager", True), ("contributor", False), ("executive", False),
+                                                ("auditor", False)])  # fmt: skip
+def test_it_shows_the_generate_button_to_managers_only(team, persona, shown):
+    html = text(client_for(team.user(persona)).get(DASHBOARD))
+    assert ("Generate scorecard" in html) is shown
+    assert (f'action="{GENERATE}"' in html) is shown
+
+
+def test_it_generates_a_scorecard_for_a_manager(team):
+    response = client_for(team.manager).post(GENERATE, follow=True)
+
+    assert response.redirect_chain == [(DASHBOARD, 302)]
+    scorecard = Scorecard.objects.get(program=team.program)
+    assert scorecard.generated_by == team.manager
+    html = text(response)
+    assert f"Generated the scorecard as of {scorecard.as_of:%d %b %Y}." in html
+    assert f'href="/api/v1/scorecards/{scorecard.pk}/pdf/"' in html
+
+
+def test_it_generates_one_scorecard_a_day(team):
+    client = client_for(team.manager)
+    client.post(GENERATE)
+
+    response = client.post(GENERATE, follow=True)
+
+    assert Scorecard.objects.filter(program=team.program).count() == 1
+    assert "Already generated today:" in text(response)
+
+
+@pytest.mark.parametrize("persona", ["contributor", "executive", "auditor"])
+def test_it_refuses_to_generate_for_other_members(team, persona):
+    assert client_for(team.user(persona)).post(GENERATE).status_code == 403
+    assert not Scorecard.objects.exists()
+
+
+def test_it_hides_generation_from_an_outsider(team):
+    assert client_for(team.outsider).post(GENERATE).status_code == 404
+    assert not Scorecard.objects.exists()
+
+
+def test_it_accepts_only_post_for_generation(team):
+    assert client_for(team.manager).get(GENERATE).status_code == 405
+    assert not Scorecard.objects.exists()
+
+
+def test_it_sends_anonymous_generation_to_the_login_page(team, client):
+    response = client.post(GENERATE)
+    assert response.status_code == 302
+    assert response["Location"].startswith("/accounts/login/")
+    assert not Scorecard.objects.exists()
+
+
+# --- downloading the latest scorecard ---------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("persona", MEMBERS)
+def test_it_offers_no_download_before_a_scorecard_exists(team, persona):
+    html = text(client_for(team.user(persona)).get(DASHBOARD))
+    assert "Scorecard PDF" not in html
+
+
+@pytest.mark.parametrize(
+    ("persona", "shown"), [("manager", True), ("executive", True), ("auditor", True), ("contributor", False)]
+)
+def test_it_links_the_latest_scorecard_for_its_readers(team, persona, shown):
+    scorecard, _ = services.scorecard_generate(program=team.program, by=None)
+
+    html = text(client_for(team.user(persona)).get(DASHBOARD))
+
+    assert (f'href="/api/v1/scorecards/{scorecard.pk}/pdf/"' in html) is shown
+    assert ("Scorecard PDF" in html) is shown
+
+
+def test_the_download_link_serves_the_pdf(team):
+    scorecard, _ = services.scorecard_generate(program=team.program, by=None)
+    response = client_for(team.executive).get(f"/api/v1/scorecards/{scorecard.pk}/pdf/")
+    assert response.status_code == 200
+    assert response["Content-Type"] == "application/pdf"
+    assert b"".join(response.streaming_content if response.streaming else [response.content]).startswith(
+        b"%PDF"
+    )
+
+
+# --- constant queries -------------------------------------------------------------------------------------
+
+
+def _items(program: Program, count: int, owners: list[Any]) -> None:
+    """`count` varied items across phases and sections: done, blocked, overdue, owned, blocking or not."""
+    sections = list(program.sections.filter(title__startswith="Load ").order_by("pk"))
+    if not sections:
+        phases = [PhaseFactory(program=program, code=f"Q{n}", start_month=6 * n + 1, end_month=6 * n + 6)
+                  for n in range(3)]  # fmt: skip
+        sections = [SectionFactory(program=program, phase=phases[n % 3], title=f"Load {n}") for n in range(4)]
+        sections[0].is_capability_area = True
+        sections[0].save()
+    statuses = list(ChecklistItem.Status.values)
+    past = timezone.localdate() - timedelta(days=10)
+    items = []
+    for n in range(count):
+        section = sections[n % len(sections)]
+        status = statuses[n % len(statuses)]
+        items.append(
+            ItemFactory.build(
+                program=program,
+                section=section,
+                phase=section.phase,
+                status=status,
+                status_reason="why" if status in ("blocked", "not_applicable") else "",
+                owner=owners[n % len(owners)],
+                due_date=past if n % 3 == 0 else None,
+                blocking=n % 2 == 0,
+                level=1 + n % 3,
+            )
+        )
+    ChecklistItem.objects.bulk_create(items)
+
+
+def _queries(client: Client, url: str) -> int:
+    client.get(url)  # warm caches (content types, sessions) so both counts compare like with like
+    with CaptureQueriesContext(connection) as captured:
+        assert client.get(url).status_code == 200
+    return len(captured)
+
+
+def test_the_dashboard_runs_the_same_queries_for_20_and_400_items(team, django_assert_num_queries):
+    owners = [team.manager, team.contributor, team.executive, None]
+    MetricFactory(program=team.program)
+    _items(team.program, 20, owners)
+    client = client_for(team.manager)
+    expected = _queries(client, DASHBOARD)
+
+    _items(team.program, 380, owners)
+
+    assert ChecklistItem.objects.filter(program=team.program).count() >= 400
+    with django_assert_num_queries(expected):
+        assert client.get(DASHBOARD).status_code == 200
+
+
+def test_the_program_list_runs_the_same_queries_for_2_and_10_programs(db, django_assert_num_queries):
+    user = UserFactory()
+
+    def programs(count: int) -> None:
+        for _ in range(count):
+            program = ProgramFactory()
+            membership_save(
+                membership=ProgramMembership(user=user, program=program, role=Role.EXECUTIVE), by=None
+            )
+            _items(program, 6, [user, None])
+
+    programs(2)
+    client = client_for(user)
+    expected = _queries(client, "/")
+
+    programs(8)
+
+    with django_assert_num_queries(expected):
+        response = client.get("/")
+    assert len(response.context["summaries"]) == 10
+
+
+# --- signing in -------------------------------------------------------------------------------------------
+
+
+def test_the_login_page_labels_its_fields(client):
+    html = text(client.get("/accounts/login/"))
+    assert '<label for="id_username">Username</label>' in html
+    assert 'id="id_username"' in html
+    assert '<label for="id_password">Password</label>' in html
+    assert 'id="id_password"' in html
+
+
+def test_it_signs_in_and_returns_to_the_dashboard(team, client):
+    response = client.post(
+        "/accounts/login/",
+        {"username": "eve", "password": "correct horse battery", "next": DASHBOARD},
+    )
+    assert response.status_code == 302
+    assert response["Location"] == DASHBOARD
