@@ -148,9 +148,16 @@ def evidence_attach(
             digest.update(chunk)
         evidence.sha256 = digest.hexdigest()
         upload.seek(0)
-        evidence.file.save(os.path.basename(upload.name or "evidence"), upload, save=False)
+    # Everything is checked before the file is stored, and a failed insert takes the file with it.
     evidence.full_clean(exclude=["file", "run"])
-    evidence.save()
+    if upload is not None:
+        evidence.file.save(os.path.basename(upload.name or "evidence"), upload, save=False)
+    try:
+        evidence.save()
+    except Exception:
+        if evidence.file:
+            evidence.file.delete(save=False)
+        raise
     return evidence
 
 

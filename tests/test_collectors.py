@@ -1249,6 +1249,18 @@ def test_it_refuses_a_file_over_the_size_limit(team, settings, tmp_path):
     assert not [path for path in tmp_path.rglob("*") if path.is_file()]
 
 
+def test_it_stores_no_file_when_the_evidence_is_refused(team, settings, tmp_path):
+    settings.MEDIA_ROOT = str(tmp_path)
+    upload = SimpleUploadedFile("scan.pdf", b"%PDF-1.4 scan")
+
+    with pytest.raises(ValidationError) as error:
+        services.evidence_attach(item=team.owned_item, by=team.manager, upload=upload, note="n" * 501)
+
+    assert "note" in error.value.message_dict
+    assert not Evidence.objects.exists()
+    assert not [path for path in tmp_path.rglob("*") if path.is_file()]
+
+
 @pytest.mark.parametrize("both", [False, True], ids=["neither", "both"])
 def test_it_wants_a_link_or_a_file(team, both):
     given = {"url": "https://wiki.example.com/a", "upload": SimpleUploadedFile("a.txt", b"a")} if both else {}
