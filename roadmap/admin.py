@@ -256,6 +256,32 @@ class PhaseAdmin(ProgramScopedAdmin):
         services.phase_save(phase=obj, by=request.user)
 
 
+def with_owner_choices_loaded_once(base: type[forms.ModelForm]) -> type[forms.ModelForm]:
+    """Each row of a changelist or inline renders an owner select: load its choices once per page, not per row."""
+    owner_choices: list[tuple[Any, str]] = []
+
+    class OwnerChoicesOnce(base):  # type: ignore[misc, valid-type]
+        def __init__(self, *args: Any, **kwargs: Any) -> None:
+            super().__init__(*args, **kwargs)
+            if "owner" in self.fields:
+                if not owner_choices:
+                    owner_choices.extend(self.fields["owner"].choices)
+                self.fields["owner"].choices = owner_choices
+
+    return OwnerChoicesOnce
+
+
+def program_members(program_id: int) -> QuerySet:
+    return get_user_model().objects.filter(memberships__program_id=program_id).distinct().order_by("username")
+
+
+def item_update_from_form(request: HttpRequest, form: forms.ModelForm) -> ChecklistItem:
+    """Save what an item form changed through the item service (history, completion, reasons)."""
+    original = ChecklistItem.objects.select_related("program").get(pk=form.instance.pk)
+    data = {name: form.cleaned_data[name] for name in form.changed_data}
+    return services.checklist_item_update(item=original, by=request.user, data=data)
+
+
 class SectionItemInline(admin.TabularInline):
     """The section's checklist items, editable in place; each change goes through the item service."""
 
@@ -279,11 +305,14 @@ class SectionItemInline(admin.TabularInline):
             return super().has_change_permission(request, obj)
         return access.can_manage_program(request.user, obj.program_id)
 
-    def formfield_for_foreignkey(self, db_field: Any, request: HttpRequest, **kwargs: Any) -> Any:
-        if db_field.name == "owner":
-            managed = Program.objects.managed_by(request.user)
-            kwargs["queryset"] = get_user_model().objects.filter(memberships__program__in=managed).distinct()
-        return super().formfield_for_foreignkey(db_field, request, **kwargs)
+    def get_formset(self, request: HttpRequest, obj: Section | None = None, **kwargs: Any) -> Any:
+        formset = super().get_formset(request, obj, **kwargs)
+        if obj is not None and "owner" in formset.form.base_fields:
+            # Owners come from the section's own program; anyone else is "not a valid choice" on the form.
+            # (Subclassing a ModelForm rebuilds its fields, so the queryset is set on the subclass.)
+            formset.form = with_owner_choices_loaded_once(formset.form)
+            formset.form.base_fields["owner"].queryset = program_members(obj.program_id)
+        return formset
 
 
 @admin.register(Section)
@@ -329,9 +358,7 @@ class SectionAdmin(ProgramScopedAdmin):
         for item_form in formset.forms:
             if item_form.instance.pk is None or not item_form.has_changed():
                 continue
-            original = ChecklistItem.objects.select_related("program").get(pk=item_form.instance.pk)
-            data = {name: item_form.cleaned_data[name] for name in item_form.changed_data}
-            saved = services.checklist_item_update(item=original, by=request.user, data=data)
+            saved = item_update_from_form(request, item_form)
             formset.changed_objects.append((saved, item_form.changed_data))
 
 
@@ -452,19 +479,10 @@ class ChecklistItemAdmin(ChecklistImportExportMixin, ProgramScopedAdmin):
         return changelist
 
     def get_changelist_form(self, request: HttpRequest, **kwargs: Any) -> type[forms.ModelForm]:
-        base = super().get_changelist_form(request, **kwargs)
+        base = with_owner_choices_loaded_once(super().get_changelist_form(request, **kwargs))
         user = request.user
-        # Each row renders an owner select; load its choices once per page instead of once per row.
-        owner_choices: list[tuple[Any, str]] = []
 
         class ChangelistItemForm(base):  # type: ignore[misc, valid-type]
-            def __init__(self, *args: Any, **kwargs: Any) -> None:
-                super().__init__(*args, **kwargs)
-                if "owner" in self.fields:
-                    if not owner_choices:
-                        owner_choices.extend(self.fields["owner"].choices)
-                    self.fields["owner"].choices = owner_choices
-
             def clean(self) -> dict[str, Any]:
                 cleaned = super().clean()
                 if self.instance.pk and self.has_changed():
@@ -483,9 +501,7 @@ class ChecklistItemAdmin(ChecklistImportExportMixin, ProgramScopedAdmin):
         self, request: HttpRequest, obj: ChecklistItem, form: forms.ModelForm, change: bool
     ) -> None:
         if change:
-            original = ChecklistItem.objects.select_related("program").get(pk=obj.pk)
-            data = {name: form.cleaned_data[name] for name in form.changed_data}
-            saved = services.checklist_item_update(item=original, by=request.user, data=data)
+            saved = item_update_from_form(request, form)
         else:
             fields = dict(form.cleaned_data)
             fields["phase_id"] = fields.pop("phase").pk if fields.get("phase") else None

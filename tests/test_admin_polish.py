@@ -3,10 +3,14 @@
 from datetime import timedelta
 
 import pytest
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 from django.utils import timezone
 
-from roadmap.models import ChecklistItem
+from roadmap.models import ChecklistItem, ProgramMembership, Role
+from roadmap.services import membership_save
+from tests.factories import ItemFactory, ProgramFactory, SectionFactory, member
 
 Status = ChecklistItem.Status
 pytestmark = pytest.mark.django_db
@@ -36,6 +40,10 @@ def _inline_data(section, items, changes):
         }
         data.update({f"items-{index}-{name}": value for name, value in row.items()})
     return data
+
+
+def _join(program, user, role):
+    membership_save(membership=ProgramMembership(user=user, program=program, role=Role(role)), by=None)
 
 
 def _section_items(team):
@@ -90,3 +98,47 @@ def test_it_shows_the_items_read_only_to_an_auditor(client, team):
     page = client.get(reverse("admin:roadmap_section_change", args=[team.section.pk])).content.decode()
     assert "Owned by carla" in page
     assert 'name="items-0-status"' not in page
+
+
+def test_it_offers_only_the_sections_program_members_as_owners(client, team):
+    other = ProgramFactory(key="gamma", title="Gamma")
+    _join(other, team.manager, "manager")  # the manager runs a second program
+    stranger = member(other, "contributor", "gus")
+    client.force_login(team.manager)
+    url = reverse("admin:roadmap_section_change", args=[team.section.pk])
+    data = _inline_data(team.section, _section_items(team), {team.unowned_item.pk: {"owner": stranger.pk}})
+    response = client.post(url, data)
+    assert response.status_code == 200
+    assert "Select a valid choice" in response.content.decode()
+    team.unowned_item.refresh_from_db()
+    assert team.unowned_item.owner is None
+
+
+def test_it_renders_the_section_inline_in_a_constant_number_of_queries(
+    client, team, django_assert_num_queries
+):
+    client.force_login(team.manager)
+    url = reverse("admin:roadmap_section_change", args=[team.section.pk])
+    client.get(url)  # warm caches (content types, sessions)
+    with CaptureQueriesContext(connection) as few:
+        client.get(url)
+    ItemFactory.create_batch(20, section=team.section, owner=team.contributor)
+    with django_assert_num_queries(len(few)):
+        page = client.get(url)
+    assert page.content.decode().count('name="items-') > 20 * 5
+
+
+def test_it_renders_the_admin_index_panel_in_a_constant_number_of_queries(
+    client, team, django_assert_num_queries
+):
+    client.force_login(team.manager)
+    client.get(reverse("admin:index"))
+    with CaptureQueriesContext(connection) as few:
+        client.get(reverse("admin:index"))
+    for key in ("p1", "p2", "p3", "p4"):
+        program = ProgramFactory(key=key, title=key.upper())
+        _join(program, team.manager, "manager")
+        ItemFactory.create_batch(3, section=SectionFactory(program=program))
+    with django_assert_num_queries(len(few)):
+        page = client.get(reverse("admin:index")).content.decode()
+    assert page.count('href="/programs/p') == 4
