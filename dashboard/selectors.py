@@ -18,7 +18,9 @@ from governance.models import ControlledDocument
 from metrics.selectors import items_with_latest_evidence
 from roadmap.models import ChecklistItem, Program
 from roadmap.selectors import Progress, program_progress
+from scorecards.engine import MODEL_VERSION
 from scorecards.models import Snapshot
+from scorecards.services import end_of_day
 
 
 @dataclass
@@ -53,10 +55,14 @@ def _counts(rows: Iterable[dict[str, int]]) -> dict[int, int]:
 def program_summaries(programs: Iterable[Program], *, today: date | None = None) -> list[ProgramSummary]:
     """Progress, latest maturity and what needs attention for each program (four queries in all)."""
     programs = list(programs)
+    # Evidence ages by the moment: now for today's view, the end of the day for another day's.
+    moment = timezone.now() if today is None else end_of_day(today)
     today = today or timezone.localdate()
     ids = [program.pk for program in programs]
     progress = program_progress(programs, today=today)
-    latest = Snapshot.objects.filter(program=OuterRef("pk")).order_by("-as_of", "-pk")
+    latest = Snapshot.objects.filter(program=OuterRef("pk"), model_version=MODEL_VERSION).order_by(
+        "-as_of", "-pk"
+    )
     snapshots = {
         row["pk"]: row
         for row in Program.objects.filter(pk__in=ids)
@@ -69,14 +75,15 @@ def program_summaries(programs: Iterable[Program], *, today: date | None = None)
     }
     due_by = today + timedelta(days=settings.CAIRN_REVIEW_DUE_SOON_DAYS)
     reviews = _counts(
-        ControlledDocument.objects.filter(program_id__in=ids, next_review_due__lte=due_by)
+        ControlledDocument.objects.filter(program_id__in=ids)
+        .due_for_review(due_by)
         .order_by()
         .values("program_id")
         .annotate(count=Count("pk"))
     )
     items = ChecklistItem.objects.filter(program_id__in=ids, archived_at__isnull=True)
     # Evidence past its validity, whether still in its grace period (stale) or beyond it (expired).
-    aged = items_with_latest_evidence(items).filter(evidence_valid_until__lt=timezone.now())
+    aged = items_with_latest_evidence(items).filter(evidence_valid_until__lt=moment)
     stale_counts = _counts(aged.order_by().values("program_id").annotate(count=Count("pk")))
     summaries = []
     for program in programs:

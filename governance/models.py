@@ -6,11 +6,12 @@ read from it, so nothing a document says is lost and reminders can still work fr
 
 from __future__ import annotations
 
+from datetime import date
 from typing import TYPE_CHECKING
 
 from django.conf import settings
 from django.db import models
-from django.db.models import Q
+from django.db.models import F, Q
 from simple_history.models import HistoricalRecords
 
 from roadmap.models import Program
@@ -22,6 +23,19 @@ if TYPE_CHECKING:
 class ControlledDocumentQuerySet(models.QuerySet["ControlledDocument"]):
     def for_user(self, user: AnyUser) -> ControlledDocumentQuerySet:
         return self.filter(program__in=Program.objects.for_user(user))
+
+    def due_for_review(self, by: date) -> ControlledDocumentQuerySet:
+        """Documents of programs still running whose next review falls on or before `by` and was not held.
+
+        Completing a review moves the due date, so a review recorded after the due date answers it too. One on
+        the due date itself does not: documents write their scheduled review as "Review Date: March 2025" next
+        to "Next Review: March 2025", which is a plan, not a review held.
+        """
+        return (
+            self.exclude(program__status=Program.Status.CLOSED)
+            .filter(next_review_due__lte=by)
+            .filter(Q(last_reviewed_on__isnull=True) | Q(last_reviewed_on__lte=F("next_review_due")))
+        )
 
 
 class ControlledDocument(models.Model):

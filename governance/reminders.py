@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 from django.conf import settings
 from django.core.mail import send_mail
 from django.db import IntegrityError, transaction
-from django.db.models import Exists, F, Model, OuterRef, Q, QuerySet, Subquery
+from django.db.models import Exists, Model, OuterRef, QuerySet, Subquery
 from django.urls import NoReverseMatch, reverse
 from django.utils import timezone
 
@@ -78,10 +78,9 @@ def reminders_due(*, today: date) -> list[Reminder]:
     program (members of any role, or superusers); nobody else hears about it.
     """
     documents = list(
-        _live(ControlledDocument.objects.all(), "program")
-        .filter(next_review_due__lte=today + timedelta(days=settings.CAIRN_REVIEW_DUE_SOON_DAYS))
-        .filter(_not_reviewed_since_due())
-        .select_related("program", "approver_user")
+        ControlledDocument.objects.due_for_review(
+            today + timedelta(days=settings.CAIRN_REVIEW_DUE_SOON_DAYS)
+        ).select_related("program", "approver_user")
     )
     acknowledgements = list(
         _live(Acknowledgement.objects.all(), "version__document__program")
@@ -141,13 +140,6 @@ def reminders_due(*, today: date) -> list[Reminder]:
 def _live(queryset: QS, program_path: str) -> QS:
     """Leaves out what belongs to closed programs: they open no reviews and send no reminders."""
     return queryset.exclude(**{f"{program_path}__status": Program.Status.CLOSED})
-
-
-def _not_reviewed_since_due() -> Q:
-    # Completing a review moves the due date, so a review recorded after the due date answers it too. One on
-    # the due date itself does not: documents write their scheduled review as "Review Date: March 2025" next
-    # to "Next Review: March 2025", which is a plan, not a review held.
-    return Q(last_reviewed_on__isnull=True) | Q(last_reviewed_on__lte=F("next_review_due"))
 
 
 def _sent_due_dates(object_keys: set[str]) -> dict[tuple[str, str, int, int], date]:
@@ -398,9 +390,7 @@ def periodic_reviews_open(*, today: date) -> int:
     """
     periodic = Review.objects.filter(document=OuterRef("pk"), kind=Review.Kind.PERIODIC)
     documents = (
-        _live(ControlledDocument.objects.all(), "program")
-        .filter(next_review_due__lte=today)
-        .filter(_not_reviewed_since_due())
+        ControlledDocument.objects.due_for_review(today)
         .exclude(Exists(periodic.filter(state=Review.State.OPEN)))
         .exclude(Exists(periodic.filter(due_on=OuterRef("next_review_due"))))
         .annotate(

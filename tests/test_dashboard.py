@@ -15,7 +15,7 @@ from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
 from governance.models import ControlledDocument
-from metrics.models import Metric
+from metrics.models import Evidence, Measurement, Metric
 from roadmap.models import ChecklistItem, Program, ProgramMembership, Role
 from roadmap.services import membership_save
 from scorecards import services
@@ -87,6 +87,40 @@ def test_it_lists_only_the_programs_the_user_is_a_member_of(team):
     assert "1 of 5 done" in html
     assert "1 overdue" in html
     assert "1 blocked" in html
+
+
+def test_it_lists_reviews_coming_due_and_aged_evidence_as_needing_attention(team):
+    today = timezone.localdate()
+    document = ControlledDocument.objects.create(
+        program=team.program, title="Strategy", next_review_due=today + timedelta(days=300)
+    )
+    assert "review due" not in text(client_for(team.executive).get("/"))
+    document.next_review_due = today - timedelta(days=10)
+    document.last_reviewed_on = today - timedelta(days=2)  # held after it came due: answered
+    document.save()
+    assert "review due" not in text(client_for(team.executive).get("/"))
+    document.next_review_due, document.last_reviewed_on = today + timedelta(days=3), None
+    document.save()
+    now = timezone.now()
+    Evidence.objects.create(
+        item=team.owned_item,
+        kind=Evidence.Kind.LINK,
+        url="https://wiki.example.com/old",
+        observed_at=now - timedelta(days=40),
+        valid_until=now - timedelta(days=10),
+    )
+    Evidence.objects.create(
+        item=team.unowned_item,
+        kind=Evidence.Kind.LINK,
+        url="https://wiki.example.com/new",
+        observed_at=now,
+        valid_until=now + timedelta(days=30),
+    )
+
+    html = text(client_for(team.executive).get("/"))
+
+    assert "1 review due" in html
+    assert "1 with stale evidence" in html
 
 
 def test_it_tells_a_user_without_programs_so(db):
@@ -200,8 +234,17 @@ def test_it_escapes_item_and_area_titles(team):
         status_reason="<img src=x onerror=alert(3)>",
     )
 
+    metric = Metric.objects.create(
+        program=team.program, key="hostile", name='<script>alert(4)</script>"', target=1
+    )
+    Measurement.objects.create(
+        metric=metric, value=Decimal("0.5"), observed_at=timezone.now() - timedelta(days=1)
+    )
+    Measurement.objects.create(metric=metric, value=Decimal("0.7"), observed_at=timezone.now())
+
     html = text(client_for(team.executive).get(DASHBOARD))
 
+    assert "&lt;script&gt;alert(4)&lt;/script&gt;" in html  # the metrics table and the sparkline's label
     assert "&lt;script&gt;alert(1)&lt;/script&gt;" in html
     assert "<script" not in html
     assert "<img src=x" not in html
