@@ -9,7 +9,7 @@ from django.db import transaction
 from django.utils import timezone
 
 from metrics.models import EvidenceSource, Measurement, Metric
-from metrics.services import source_save
+from metrics.services import metric_save, source_save
 from roadmap.models import ChecklistItem, Program
 
 # key, name, unit, direction, baseline, target, twelve weekly values (oldest first; None: not measured yet)
@@ -29,18 +29,22 @@ def demo_metrics_load(program: Program, *, base_url: str = "http://127.0.0.1:800
         return False
     now = timezone.now()
     for order, (key, name, unit, direction, baseline, target, values) in enumerate(DEMO_METRICS):
-        metric = Metric.objects.create(
-            program=program,
-            key=key,
-            name=name,
-            unit=unit,
-            direction=direction,
-            baseline=Decimal(baseline) if baseline else None,
-            target=Decimal(target) if target else None,
-            frequency="weekly",
-            valid_for_days=14,
-            grace_days=14,
-            order=order,
+        metric = metric_save(
+            metric=Metric(
+                program=program,
+                key=key,
+                name=name,
+                unit=unit,
+                direction=direction,
+                baseline=Decimal(baseline) if baseline else None,
+                target=Decimal(target) if target else None,
+                frequency="weekly",
+                valid_for_days=14,
+                grace_days=14,
+                order=order,
+            ),
+            by=None,
+            reason="demo",
         )
         Measurement.objects.bulk_create(
             Measurement(
