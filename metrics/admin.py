@@ -134,7 +134,7 @@ class MeasurementAdmin(RecordAdmin):
     form = MeasurementForm
     list_display = ["metric", "value", "observed_at", "source", "recorded_by", "run"]
     list_filter = [("metric__program", admin.RelatedOnlyFieldListFilter), "source"]
-    list_select_related = ["metric", "recorded_by", "run"]
+    list_select_related = ["metric", "recorded_by", "run__source"]
     search_fields = ["metric__name", "metric__key", "note"]
     date_hierarchy = "observed_at"
     ordering = ["-observed_at"]

@@ -583,3 +583,26 @@ def test_the_item_changelist_runs_the_same_queries_for_5_and_50_items(team, djan
         response = client.get(ITEM_CHANGELIST)
     assert len(response.context["cl"].result_list) == 50
     assert response.content.decode().count("fresh, 0 d old") == 48
+
+
+def _collected(metric: Metric, source: EvidenceSource, count: int) -> None:
+    for _ in range(count):
+        run = CollectionRun.objects.create(source=source, started_at=timezone.now(), status="success")
+        Measurement.objects.create(
+            metric=metric, value=Decimal("1"), observed_at=timezone.now(), source="collector", run=run
+        )
+
+
+def test_the_measurement_changelist_names_runs_in_a_constant_number_of_queries(team, metric):
+    source = source_for(team, metric=metric)
+    client = admin_for(team.manager)
+    url = reverse("admin:metrics_measurement_changelist")
+    _collected(metric, source, 2)
+    client.get(url)
+    with CaptureQueriesContext(connection) as few:
+        client.get(url)
+    _collected(metric, source, 10)
+    with CaptureQueriesContext(connection) as many:
+        page = client.get(url).content.decode()
+    assert page.count(source.name) >= 12
+    assert len(many) == len(few)
