@@ -149,16 +149,21 @@ def sources_with_last_run(sources: QuerySet[EvidenceSource]) -> QuerySet:
     )
 
 
-def measurement_series(metric_ids: Iterable[int], *, limit: int = 12) -> dict[int, list[Measurement]]:
-    """The last `limit` measurements of each metric, oldest first (one query), for sparklines."""
+def measurement_series(
+    metric_ids: Iterable[int], *, limit: int = 12, as_of: datetime | None = None
+) -> dict[int, list[Measurement]]:
+    """The last `limit` measurements of each metric (observed at or before `as_of`), oldest first (one query),
+    for sparklines."""
     ids = list(metric_ids)
     series: dict[int, list[Measurement]] = {metric_id: [] for metric_id in ids}
     if not ids:
         return series
+    measurements = Measurement.objects.filter(metric_id__in=ids)
+    if as_of is not None:
+        measurements = measurements.filter(observed_at__lte=as_of)
     # A window function keeps the newest `limit` rows per metric in the database, however long the history.
     rows = (
-        Measurement.objects.filter(metric_id__in=ids)
-        .annotate(
+        measurements.annotate(
             recency=Window(
                 RowNumber(), partition_by=[F("metric_id")], order_by=[F("observed_at").desc(), F("pk").desc()]
             )

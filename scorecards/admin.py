@@ -18,7 +18,7 @@ from django.utils.html import format_html
 from roadmap import access
 from roadmap.models import Program
 from scorecards import services
-from scorecards.api import scorecard_pdf_response
+from scorecards.api import scorecard_file_error_status, scorecard_pdf_response
 from scorecards.models import Scorecard, Snapshot
 from strategy.admin import StrategyProgramAdmin
 
@@ -124,7 +124,12 @@ class ScorecardAdmin(admin.ModelAdmin):
             scorecard = Scorecard.objects.readable(request.user, pk)
         except Scorecard.DoesNotExist:
             raise Http404("No such scorecard.") from None
-        return scorecard_pdf_response(scorecard)
+        try:
+            return scorecard_pdf_response(scorecard)
+        except services.ScorecardFileError as exc:
+            return HttpResponse(
+                str(exc), status=scorecard_file_error_status(exc), content_type="text/plain; charset=utf-8"
+            )
 
 
 class GenerateScorecardForm(forms.Form):

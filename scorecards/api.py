@@ -14,6 +14,7 @@ from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema, extend_schema_view
 from rest_framework import mixins, serializers, status, viewsets
 from rest_framework.decorators import action
+from rest_framework.exceptions import APIException
 from rest_framework.renderers import BaseRenderer, JSONRenderer
 from rest_framework.request import Request
 from rest_framework.response import Response
@@ -206,7 +207,9 @@ class ScorecardViewSet(
             200: OpenApiResponse(
                 ScorecardSerializer, description="Already generated from the same snapshot."
             ),
-            400: OpenApiResponse(description="Unknown program or a date in the future."),
+            400: OpenApiResponse(
+                description="Unknown program, or a date in the future, before the program's start or before 2000."
+            ),
             403: OpenApiResponse(description="Not a manager of the program."),
         },
         description="Generate the program's scorecard as of a date (default today) from its stored snapshot.",
@@ -231,17 +234,41 @@ class ScorecardViewSet(
         responses={
             (200, "application/pdf"): OpenApiTypes.BINARY,
             403: OpenApiResponse(description="A contributor."),
-            404: OpenApiResponse(description="No such scorecard among the caller's programs."),
+            404: OpenApiResponse(
+                description="No such scorecard among the caller's programs, or its PDF is missing from storage."
+            ),
+            409: OpenApiResponse(description="The stored PDF no longer matches its recorded sha256."),
         },
         description="The archived PDF, exactly as generated (its sha256 is in the `X-Content-SHA256` header).",
     )
     @action(detail=True, methods=["get"], url_path="pdf", renderer_classes=[JSONRenderer, PDFRenderer])
     def pdf(self, request: Request, pk: str | None = None) -> HttpResponse:
-        return scorecard_pdf_response(self.get_object())
+        scorecard = self.get_object()
+        try:
+            return scorecard_pdf_response(scorecard)
+        except services.ScorecardFileError as exc:
+            raise ScorecardFileUnavailable(exc) from exc
+
+
+def scorecard_file_error_status(error: services.ScorecardFileError) -> int:
+    """404 when the archived PDF is gone from storage, 409 when it no longer matches its recorded digest: the
+    scorecard exists, its file does not (or not as generated)."""
+    if isinstance(error, services.ScorecardFileMissing):
+        return status.HTTP_404_NOT_FOUND
+    return status.HTTP_409_CONFLICT
+
+
+class ScorecardFileUnavailable(APIException):
+    """The API's answer to a missing or altered PDF: the status above, the service's message as the detail."""
+
+    def __init__(self, error: services.ScorecardFileError) -> None:
+        super().__init__(detail=str(error))
+        self.status_code = scorecard_file_error_status(error)
 
 
 def scorecard_pdf_response(scorecard: Scorecard) -> HttpResponse:
-    """The archived PDF as a download (shared by the API and the admin)."""
+    """The archived PDF as a download (shared by the API and the admin). Raises `services.ScorecardFileError`
+    when the file is missing or altered: each door answers it with `scorecard_file_error_status`."""
     response = HttpResponse(services.scorecard_content(scorecard=scorecard), content_type="application/pdf")
     response["Content-Disposition"] = f'attachment; filename="{scorecard.filename}"'
     response["X-Content-SHA256"] = scorecard.sha256

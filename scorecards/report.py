@@ -14,14 +14,14 @@ from decimal import Decimal
 from typing import Any
 
 from django.conf import settings
-from django.db.models import F, OuterRef, Subquery, Window
-from django.db.models.functions import RowNumber
+from django.db.models import OuterRef, Subquery
 
 from governance.models import ControlledDocument, DocumentVersion
 from governance.waivers import waivers_in_force
-from metrics.models import Evidence, Measurement, Metric
+from metrics.models import Evidence, Metric
+from metrics.selectors import items_with_latest_evidence, measurement_series
 from roadmap.models import ChecklistItem, Phase, Program
-from roadmap.selectors import phase_health
+from roadmap.selectors import phase_health, program_progress
 from scorecards import services  # services imports this module and the PDF's lazily, so no import cycle
 from scorecards.models import Snapshot
 from scorecards.summary import executive_summary
@@ -197,8 +197,8 @@ def scorecard_report(
     previous_figures = Figures.of(previous, program) if previous is not None else None
     improved, slipped = _flipped(previous.result.get("requirements", []) if previous else [], rows)
     next_level = int(result.get("next_level", current.level))
-    open_items = [item for item in items.values() if item["archived_at"] is None]
-    overdue = [item for item in open_items if _overdue_days(item, as_of) > 0]
+    # Blocked and overdue as the roadmap counts them: applicable items, overdue when due before as_of and not done.
+    totals = program_progress([program], today=as_of)[program.pk].totals
     report = ScorecardReport(
         program_key=program.key,
         program_title=program.title,
@@ -228,29 +228,76 @@ def scorecard_report(
         requirements=requirements,
         improved=improved,
         slipped=slipped,
-        blocked=sum(1 for item in open_items if item["status"] == Status.BLOCKED),
-        overdue=len(overdue),
-        overdue_blocking=sum(1 for item in overdue if item["blocking"]),
+        blocked=totals.blocked,
+        overdue=totals.overdue,
+        overdue_blocking=totals.overdue_blocking,
     )
     report.summary = executive_summary(report)
     return report
+
+
+# --- shared by the PDF and the dashboard: the same facts in the same words ----------------------------------
+
+
+def show_date(value: date | None, empty: str = "—") -> str:
+    """A date as the scorecard prints it: 01 Dec 2026."""
+    return value.strftime("%d %b %Y") if value else empty
+
+
+def phase_strip_rows(report: ScorecardReport) -> list[dict[str, str]]:
+    """The phases as `charts.phase_strip` takes them: code, name, RAG colour, progress and a note (the forecast
+    end, else the planned end, else the window)."""
+    return [
+        {
+            "code": phase.code,
+            "name": phase.name,
+            "rag": phase.rag,
+            "progress": phase.progress_label,
+            "note": _phase_note(phase),
+        }
+        for phase in report.phases
+    ]
+
+
+def _phase_note(phase: PhaseRow) -> str:
+    if phase.forecast_end:
+        return f"forecast {show_date(phase.forecast_end)}"
+    if phase.planned_end:
+        return f"planned end {show_date(phase.planned_end)}"
+    return phase.window or "no window set"
+
+
+def area_rows(report: ScorecardReport) -> list[tuple[str, float | None]]:
+    """The capability areas as `charts.area_chart` takes them: ("name · L<level>", score), in the report's order."""
+    return [(f"{name} · L{level}", score) for name, score, level in report.areas]
+
+
+def change(now: float | None, before: float | None, digits: int) -> tuple[str, str] | None:
+    """How a figure moved since the previous scorecard, rounded to `digits`: ("up", "+4.2"), ("down", "-4.2") or
+    ("flat", "0.0"); None when either figure is missing."""
+    if now is None or before is None:
+        return None
+    delta = round(now - before, digits)
+    if delta > 0:
+        return "up", f"{delta:+.{digits}f}"
+    if delta < 0:
+        return "down", f"{delta:+.{digits}f}"
+    return "flat", f"{0:.{digits}f}"  # never "-0.0"
 
 
 # --- loading (one query each) ------------------------------------------------------------------------------
 
 
 def _items(program: Program, moment: datetime) -> dict[str, dict[str, Any]]:
-    """Every item of the program by key, with its newest evidence observed by `moment`."""
-    latest = Evidence.objects.filter(item=OuterRef("pk"), observed_at__lte=moment).order_by(
+    """Every item of the program by key, with its newest evidence observed by `moment` and the collection run
+    behind that evidence (none when a person recorded it)."""
+    # The same newest evidence as the selector's (same filter, same order), for the one field it leaves out.
+    latest_run = Evidence.objects.filter(item=OuterRef("pk"), observed_at__lte=moment).order_by(
         "-observed_at", "-pk"
     )
     rows = (
-        ChecklistItem.objects.filter(program=program)
-        .annotate(
-            evidence_kind=Subquery(latest.values("kind")[:1]),
-            evidence_observed_at=Subquery(latest.values("observed_at")[:1]),
-            evidence_run=Subquery(latest.values("run_id")[:1]),
-        )
+        items_with_latest_evidence(ChecklistItem.objects.filter(program=program), moment)
+        .annotate(evidence_run=Subquery(latest_run.values("run_id")[:1]))
         .order_by()
         .values(
             "key", "ref", "title", "status", "status_reason", "due_date", "blocking", "archived_at",
@@ -309,29 +356,12 @@ def _metrics(program: Program, moment: datetime, rows: list[dict[str, Any]]) -> 
         .order_by("order", "pk")
         .values("pk", "key", "name", "unit", "direction", "baseline", "target")
     )
-    series: dict[int, list[tuple[Decimal, datetime]]] = {metric["pk"]: [] for metric in metrics}
-    if metrics:
-        # The last few measurements of every metric in one query: number them newest first per metric.
-        recent = (
-            Measurement.objects.filter(metric_id__in=list(series), observed_at__lte=moment)
-            .annotate(
-                position=Window(
-                    RowNumber(),
-                    partition_by=[F("metric_id")],
-                    order_by=[F("observed_at").desc(), F("pk").desc()],
-                )
-            )
-            .filter(position__lte=SPARKLINE_POINTS)
-            .order_by("metric_id", "observed_at", "pk")
-            .values_list("metric_id", "value", "observed_at")
-        )
-        for metric_id, value, observed_at in recent:
-            series[metric_id].append((value, observed_at))
+    series = measurement_series([metric["pk"] for metric in metrics], limit=SPARKLINE_POINTS, as_of=moment)
     by_id = {row["id"]: row for row in rows if row["id"].startswith("metric:")}
     result = []
     for metric in metrics:
         points = series[metric["pk"]]
-        latest, observed_at = points[-1] if points else (None, None)
+        latest, observed_at = (points[-1].value, points[-1].observed_at) if points else (None, None)
         row = by_id.get(f"metric:{metric['key']}")
         measurable = metric["target"] is not None and latest is not None
         result.append(
@@ -346,7 +376,7 @@ def _metrics(program: Program, moment: datetime, rows: list[dict[str, Any]]) -> 
                 observed_at=observed_at,
                 status=_metric_status(metric, latest, row) if measurable else "defined, not yet measurable",
                 measurable=measurable,
-                series=[float(value) for value, _ in points],
+                series=[float(point.value) for point in points],
             )
         )
     return result

@@ -21,6 +21,7 @@ from django.db.models import Q
 from django.template.loader import render_to_string
 from django.utils import timezone
 
+from cairn.lib.dates import add_months
 from governance.models import ControlledDocument
 from roadmap import access
 from roadmap.models import Phase, Program, Role
@@ -239,12 +240,23 @@ def _slope(points: list[tuple[int, float]]) -> float:
 # --- executive scorecards ----------------------------------------------------------------------------------
 
 PERIOD = re.compile(r"^(\d{4})-(0[1-9]|1[0-2])$")
+# No program reports on a day before this: it keeps dates such as 0001-01-02 (and the year of trend before them)
+# out of the snapshots, the date arithmetic and the archive.
+EARLIEST_AS_OF = date(2000, 1, 1)
 # What a delivery retries on: the mail server is unreachable or answered with an error.
 DELIVERY_ERRORS = (ConnectionError, TimeoutError, SMTPException)
 
 
 class ScorecardFileError(Exception):
     """The archived PDF is missing or no longer matches the digest recorded when it was generated."""
+
+
+class ScorecardFileMissing(ScorecardFileError):
+    """The archived PDF is not in storage."""
+
+
+class ScorecardFileChanged(ScorecardFileError):
+    """The archived PDF no longer matches the digest recorded when it was generated."""
 
 
 def scorecard_period(today: date) -> str:
@@ -257,9 +269,24 @@ def period_last_day(period: str) -> date:
     match = PERIOD.match(period)
     if match is None:
         raise ValidationError({"period": f"Expected a month as YYYY-MM, not {period!r}."})
-    year, month = int(match[1]), int(match[2])
-    first_of_next = date(year + month // 12, month % 12 + 1, 1)
-    return first_of_next - timedelta(days=1)
+    try:
+        return add_months(date(int(match[1]), int(match[2]), 1), 1) - timedelta(days=1)
+    except ValueError:  # year 0000, or the month after 9999-12
+        raise ValidationError({"period": f"{period} is not a month a scorecard can cover."}) from None
+
+
+def _check_as_of(*, program: Program, day: date, today: date) -> None:
+    """Refuse a scorecard date the program cannot have: in the future, before the program started, or before
+    EARLIEST_AS_OF whatever the program says."""
+    problem = ""
+    if day > today:
+        problem = "is in the future; a scorecard reports what happened"
+    elif program.start_date is not None and day < program.start_date:
+        problem = f"is before the program started ({program.start_date.isoformat()})"
+    elif day < EARLIEST_AS_OF:
+        problem = f"is before {EARLIEST_AS_OF.isoformat()}, the earliest scorecard date"
+    if problem:
+        raise ValidationError({"as_of": f"{day.isoformat()} {problem}."})
 
 
 def scorecard_previous(*, program: Program, as_of: date) -> Scorecard | None:
@@ -320,10 +347,7 @@ def scorecard_generate(
             return existing, False
     today = timezone.localdate()
     day = as_of or today
-    if day > today:
-        raise ValidationError(
-            {"as_of": f"{day.isoformat()} is in the future; a scorecard reports what happened."}
-        )
+    _check_as_of(program=program, day=day, today=today)  # before anything is written
     snapshot, _ = snapshot_save(program=program, day=day)
     if not period and (existing := _existing(program=program, snapshot=snapshot, period="")) is not None:
         return existing, False
@@ -380,9 +404,9 @@ def scorecard_content(*, scorecard: Scorecard) -> bytes:
         with scorecard.pdf.open("rb") as file:
             content = file.read()
     except (FileNotFoundError, ValueError) as exc:
-        raise ScorecardFileError(f"The PDF of scorecard {scorecard.pk} is missing from storage.") from exc
+        raise ScorecardFileMissing(f"The PDF of scorecard {scorecard.pk} is missing from storage.") from exc
     if hashlib.sha256(content).hexdigest() != scorecard.sha256:
-        raise ScorecardFileError(f"The PDF of scorecard {scorecard.pk} does not match its recorded sha256.")
+        raise ScorecardFileChanged(f"The PDF of scorecard {scorecard.pk} does not match its recorded sha256.")
     return content
 
 
@@ -436,6 +460,15 @@ def scorecard_deliver(*, scorecard: Scorecard) -> list[str]:
         raise
     scorecard.delivered_at, scorecard.delivered_to = now, recipients
     return recipients
+
+
+def scorecard_programs_for_period(period: str) -> list[int]:
+    """The programs a scheduled scorecard covers for `period`: active ones that had started by its last day."""
+    last_day = period_last_day(period)
+    programs = Program.objects.filter(status=Program.Status.ACTIVE).filter(
+        Q(start_date__isnull=True) | Q(start_date__lte=last_day)
+    )
+    return list(programs.order_by("pk").values_list("pk", flat=True))
 
 
 def scorecard_publish(*, program: Program, period: str) -> Scorecard:

@@ -34,9 +34,10 @@ def snapshot_program(*, program_id: int, day: str) -> int:
 
 @shared_task(soft_time_limit=60, time_limit=90)  # queue "reports": see CELERY_TASK_ROUTES
 def scorecards_monthly() -> int:
-    """Beat's monthly tick: one scorecard task per active program for the month before. Safe to run twice."""
+    """Beat's monthly tick: one scorecard task per active program for the month before (programs that had not
+    started by then have nothing to report). Safe to run twice."""
     period = services.scorecard_period(timezone.localdate())
-    program_ids = list(Program.objects.filter(status=Program.Status.ACTIVE).values_list("pk", flat=True))
+    program_ids = services.scorecard_programs_for_period(period)
     for program_id in program_ids:
         scorecard_program.delay_on_commit(program_id=program_id, period=period)
     return len(program_ids)

@@ -6,6 +6,7 @@ import hashlib
 import io
 import re
 import xml.dom.minidom
+from dataclasses import replace
 from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 from pathlib import Path
@@ -417,6 +418,74 @@ def test_the_appendix_shows_each_requirements_evidence(team):
     assert backups.state == "pass, fresh"
     assert rows[team.owned_item.title].state == "no evidence"
     assert rows[team.owned_item.title].observed_on is None
+
+
+def test_it_counts_blocked_and_overdue_items_as_the_roadmap_does(team):
+    as_of = date(2026, 3, 1)
+    due = as_of - timedelta(days=1)
+    ItemFactory(section=team.section, due_date=due)
+    ItemFactory(section=team.section, due_date=due, blocking=False)
+    ItemFactory(section=team.section, due_date=due, status=Status.BLOCKED, status_reason="legal")
+    ItemFactory(section=team.section, status=Status.BLOCKED, status_reason="vendor", blocking=False)
+    ItemFactory(section=team.section, due_date=as_of)  # due today: not late yet
+    ItemFactory(section=team.section, due_date=due, status=Status.DONE)
+    ItemFactory(section=team.section, due_date=due, status=Status.NOT_APPLICABLE, status_reason="n/a")
+    ItemFactory(
+        section=team.section, due_date=due, status=Status.BLOCKED, status_reason="old",
+        archived_at=datetime(2026, 2, 1, tzinfo=UTC),
+    )  # fmt: skip
+    snapshot, _ = services.snapshot_save(program=team.program, day=as_of)
+
+    loaded = report.scorecard_report(program=team.program, snapshot=snapshot)
+
+    assert (loaded.blocked, loaded.overdue, loaded.overdue_blocking) == (2, 3, 2)
+    assert "3 item(s) are past their due date (2 blocking)" in " ".join(loaded.summary)
+
+
+# --- what the PDF and the dashboard share -----------------------------------------------------------------
+
+
+def test_the_phase_strip_and_area_rows_are_what_the_pdf_draws(team):
+    PhaseFactory(program=team.program, code="P2", name="Later", order=1000, start_month=None, end_month=None)
+    PhaseFactory(program=team.program, code="P3", name="Scale", order=1001, start_month=7, end_month=12)
+    snapshot, _ = services.snapshot_save(program=team.program, day=date(2026, 3, 1))
+    loaded = report.scorecard_report(program=team.program, snapshot=snapshot)
+    loaded.phases[2] = replace(loaded.phases[2], forecast_end=date(2027, 2, 15))
+
+    strip = report.phase_strip_rows(loaded)
+
+    assert [(row["code"], row["note"]) for row in strip] == [
+        ("P1", "planned end 30 Jun 2026"),
+        ("P2", "no window set"),
+        ("P3", "forecast 15 Feb 2027"),
+    ]
+    assert strip[0] == {
+        "code": "P1",
+        "name": team.phase.name,
+        "rag": loaded.phases[0].rag,
+        "progress": "0 of 2 done (0 %)",
+        "note": "planned end 30 Jun 2026",
+    }
+    assert report.area_rows(loaded) == [("Foundations · L0", 0.0)]
+    text, _ = read_pdf(pdf.render_scorecard(loaded).content)
+    assert "forecast 15 Feb 2027" in text and "Foundations · L0" in text
+
+
+@pytest.mark.parametrize(
+    ("now", "before", "digits", "expected"),
+    [
+        (54.24, 50.0, 1, ("up", "+4.2")),
+        (45.8, 50.0, 1, ("down", "-4.2")),
+        (50.04, 50.0, 1, ("flat", "0.0")),
+        (49.96, 50.0, 1, ("flat", "0.0")),  # rounds to -0.0: still flat, and no minus sign
+        (2, 1, 0, ("up", "+1")),
+        (1.5, 1.25, 2, ("up", "+0.25")),
+        (None, 50.0, 1, None),
+        (50.0, None, 1, None),
+    ],
+)
+def test_change_says_which_way_a_figure_moved_and_by_how_much(now, before, digits, expected):
+    assert report.change(now, before, digits) == expected
 
 
 # --- charts -----------------------------------------------------------------------------------------------

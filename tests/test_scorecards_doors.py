@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import hashlib
 import io
+import json
 import os
+import re
 import subprocess
 import sys
 from datetime import date, timedelta
@@ -18,7 +20,7 @@ from django.core import mail
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.core.mail import EmailMessage
 from django.core.management import CommandError, call_command
-from django.db import connection
+from django.db import DatabaseError, IntegrityError, connection
 from django.test import Client
 from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
@@ -28,7 +30,7 @@ from rest_framework.test import APIClient
 from governance.models import ControlledDocument
 from roadmap.models import Program
 from scorecards import services, tasks
-from scorecards.models import Scorecard
+from scorecards.models import Scorecard, Snapshot
 from tests.factories import ProgramFactory, UserFactory
 
 pytestmark = pytest.mark.django_db
@@ -107,11 +109,72 @@ def test_it_refuses_a_future_date_a_bad_period_and_non_managers(team):
     assert not Scorecard.objects.exists()
 
 
+@pytest.mark.parametrize(
+    ("start_date", "as_of", "message"),
+    [
+        (date(2026, 1, 1), date(2025, 12, 31), "before the program started (2026-01-01)"),
+        (date(1990, 1, 1), date(1999, 12, 31), "before 2000-01-01"),
+        (None, date(1, 1, 2), "before 2000-01-01"),
+    ],
+    ids=["before-start", "before-2000-despite-start", "year-1"],
+)
+def test_it_refuses_a_date_the_program_cannot_have_before_writing_anything(
+    db, media, start_date, as_of, message
+):
+    program = ProgramFactory(start_date=start_date)
+    with pytest.raises(ValidationError, match=re.escape(message)) as caught:
+        services.scorecard_generate(program=program, as_of=as_of)
+    assert list(caught.value.message_dict) == ["as_of"]
+    assert not Snapshot.objects.exists()
+    assert not Scorecard.objects.exists()
+    assert stored_files(media) == []
+
+
+def test_it_refuses_a_period_before_2000_or_beyond_the_calendar(db):
+    program = ProgramFactory(start_date=None)
+    with pytest.raises(ValidationError, match="before 2000-01-01"):
+        services.scorecard_generate(program=program, period="0001-01")
+    for period in ("0000-01", "9999-12"):
+        with pytest.raises(ValidationError, match="not a month a scorecard can cover"):
+            services.scorecard_generate(program=program, period=period)
+    assert not Snapshot.objects.exists()
+
+
+def test_it_generates_from_the_programs_first_day(team):
+    scorecard, created = services.scorecard_generate(program=team.program, as_of=team.program.start_date)
+    assert (created, scorecard.as_of) == (True, date(2026, 1, 1))
+
+
+@pytest.mark.parametrize("error", [IntegrityError("constraint"), DatabaseError("disk full")], ids=repr)
+def test_a_scorecard_that_cannot_be_saved_leaves_no_row_and_no_file(team, media, monkeypatch, error):
+    def fail(self: Scorecard, *args: Any, **kwargs: Any) -> None:
+        assert stored_files(media), "the file is written before the row"
+        raise error
+
+    monkeypatch.setattr(Scorecard, "save", fail)
+    with pytest.raises(type(error)):
+        services.scorecard_generate(program=team.program, by=team.manager)
+    assert not Scorecard.objects.exists()
+    assert stored_files(media) == []
+
+
 def test_the_stored_pdf_is_checked_against_its_digest(scorecard):
     assert hashlib.sha256(services.scorecard_content(scorecard=scorecard)).hexdigest() == scorecard.sha256
     Path(scorecard.pdf.path).write_bytes(b"%PDF-1.4 tampered")
-    with pytest.raises(services.ScorecardFileError, match="does not match"):
+    with pytest.raises(services.ScorecardFileChanged, match="does not match"):
         services.scorecard_content(scorecard=scorecard)
+    Path(scorecard.pdf.path).unlink()
+    with pytest.raises(services.ScorecardFileMissing, match="missing from storage"):
+        services.scorecard_content(scorecard=scorecard)
+
+
+def break_file(scorecard: Scorecard, how: str) -> str:
+    """Remove or alter the archived PDF; the message the doors should pass on."""
+    if how == "missing":
+        Path(scorecard.pdf.path).unlink()
+        return f"The PDF of scorecard {scorecard.pk} is missing from storage."
+    Path(scorecard.pdf.path).write_bytes(b"%PDF-1.4 tampered")
+    return f"The PDF of scorecard {scorecard.pk} does not match its recorded sha256."
 
 
 # --- delivery ---------------------------------------------------------------------------------------------
@@ -199,6 +262,16 @@ def test_the_monthly_job_covers_the_month_before_for_active_programs(
     period = services.scorecard_period(timezone.localdate())
     assert list(Scorecard.objects.values_list("program__key", "period")) == [("alpha", period)]
     assert len(mail.outbox) == 1
+
+
+def test_the_monthly_job_skips_a_program_that_had_not_started_by_then(
+    team, django_capture_on_commit_callbacks
+):
+    Program.objects.filter(pk=team.other_program.pk).update(status=Program.Status.DRAFT)
+    Program.objects.filter(pk=team.program.pk).update(start_date=timezone.localdate() + timedelta(days=1))
+    with django_capture_on_commit_callbacks(execute=True):
+        assert tasks.scorecards_monthly.delay().get() == 0
+    assert not Scorecard.objects.exists()
 
 
 @pytest.mark.parametrize(
@@ -316,15 +389,35 @@ def test_the_api_refuses_a_future_date(team):
     assert "as_of" in response.json()
 
 
+@pytest.mark.parametrize("as_of", ["0001-01-02", "2025-12-31"], ids=["year-1", "before-start"])
+def test_the_api_refuses_a_date_before_the_program_and_writes_nothing(team, as_of):
+    response = api(team.manager).post("/api/v1/scorecards/", {"program": "alpha", "as_of": as_of})
+    assert response.status_code == 400
+    assert list(response.json()) == ["as_of"]
+    assert not Snapshot.objects.exists()
+    assert not Scorecard.objects.exists()
+
+
+@pytest.mark.parametrize(("how", "status"), [("missing", 404), ("changed", 409)])
+def test_the_api_says_what_is_wrong_with_a_stored_pdf(team, scorecard, how, status):
+    message = break_file(scorecard, how)
+    for accept in ("application/pdf", "application/json"):
+        response = api(team.auditor).get(f"/api/v1/scorecards/{scorecard.pk}/pdf/", HTTP_ACCEPT=accept)
+        assert response.status_code == status
+        assert json.loads(response.content) == {"detail": message}
+
+
 def test_the_list_runs_a_constant_number_of_queries(team, django_assert_num_queries):
     client = api(team.auditor)
-    services.scorecard_generate(program=team.program, period="2026-01")
+    # Generated by a person, so a query per row for `generated_by` would show.
+    services.scorecard_generate(program=team.program, period="2026-01", by=team.manager)
     with CaptureQueriesContext(connection) as one:
         assert len(client.get("/api/v1/scorecards/").json()["results"]) == 1
     for month in range(2, 7):
-        services.scorecard_generate(program=team.program, period=f"2026-{month:02d}")
+        services.scorecard_generate(program=team.program, period=f"2026-{month:02d}", by=team.manager)
     with django_assert_num_queries(len(one.captured_queries)):
-        assert len(client.get("/api/v1/scorecards/").json()["results"]) == 6
+        results = client.get("/api/v1/scorecards/").json()["results"]
+    assert [row["generated_by"] for row in results] == ["maria"] * 6
 
 
 # --- the admin --------------------------------------------------------------------------------------------
@@ -365,6 +458,17 @@ def test_generating_in_the_admin_needs_the_csrf_token_and_a_valid_date(team):
     assert not Scorecard.objects.exists()
 
 
+def test_generating_in_the_admin_refuses_a_date_before_the_program(team):
+    url = reverse("admin:roadmap_program_generate_scorecard", args=[team.program.pk])
+    response = admin_client(team.manager).post(url, {"as_of": "0001-01-02"})
+    assert response.status_code == 200
+    assert response.context["form"].errors == {
+        "as_of": ["0001-01-02 is before the program started (2026-01-01)."]
+    }
+    assert not Snapshot.objects.exists()
+    assert not Scorecard.objects.exists()
+
+
 @pytest.mark.parametrize(("persona", "status"), [("contributor", 403), ("auditor", 403), ("outsider", 404)])
 def test_others_cannot_generate_in_the_admin(team, persona, status):
     client = admin_client(team.user(persona))
@@ -388,6 +492,14 @@ def test_the_admin_download_checks_access(team, scorecard, persona, status):
     if status == 200:
         assert response["Content-Type"] == "application/pdf"
         assert hashlib.sha256(response.content).hexdigest() == scorecard.sha256
+
+
+@pytest.mark.parametrize(("how", "status"), [("missing", 404), ("changed", 409)])
+def test_the_admin_download_says_what_is_wrong_with_a_stored_pdf(team, scorecard, how, status):
+    message = break_file(scorecard, how)
+    response = admin_client(team.manager).get(reverse("admin:scorecards_scorecard_pdf", args=[scorecard.pk]))
+    assert response.status_code == status
+    assert response.content.decode() == message
 
 
 def test_the_admin_download_sends_executives_and_anonymous_users_to_sign_in(team, scorecard):
@@ -444,11 +556,60 @@ def test_the_command_delivers_when_asked(team):
         (("nope",), "no program with key 'nope'"),
         (("alpha", "--as-of", "someday"), "is not an ISO date"),
         (("alpha", "--as-of", "2999-01-01"), "in the future"),
+        (("alpha", "--as-of", "2025-12-31"), "before the program started"),
         (("alpha", "--output", "/nonexistent/dir/x.pdf"), "cannot write"),
     ],
-    ids=["unknown-program", "bad-date", "future", "unwritable"],
+    ids=["unknown-program", "bad-date", "future", "before-start", "unwritable"],
 )
 def test_the_command_exits_1_with_a_clear_message(team, args, message):
     with pytest.raises(CommandError, match=message) as caught:
         run(*args)
     assert caught.value.returncode == 1
+
+
+def test_the_command_refuses_a_date_before_2000_and_writes_nothing(db):
+    ProgramFactory(key="old", start_date=None)
+    with pytest.raises(CommandError, match="0001-01-02 is before 2000-01-01") as caught:
+        run("old", "--as-of", "0001-01-02")
+    assert caught.value.returncode == 1
+    assert not Snapshot.objects.exists()
+    assert not Scorecard.objects.exists()
+
+
+@pytest.mark.parametrize("how", ["missing", "changed"])
+def test_the_command_exits_1_when_the_stored_pdf_cannot_be_written_out(team, scorecard, tmp_path, how):
+    message = break_file(scorecard, how)
+    output = tmp_path / "out.pdf"
+    with pytest.raises(CommandError) as caught:
+        run("alpha", "--output", str(output))
+    assert caught.value.returncode == 1
+    assert str(caught.value) == f"cannot write {output}: {message}"
+    assert not output.exists()
+
+
+def test_the_command_exits_1_when_the_mail_server_fails_and_a_rerun_delivers(team, scorecard, monkeypatch):
+    def refuse(self: EmailMessage, fail_silently: bool = False) -> int:
+        raise SMTPException("mail server said no")
+
+    monkeypatch.setattr(EmailMessage, "send", refuse)
+    with pytest.raises(CommandError) as caught:
+        run("alpha", "--deliver")
+    assert caught.value.returncode == 1
+    assert (
+        str(caught.value)
+        == f"cannot e-mail scorecard {scorecard.pk}: mail server said no; run again to retry."
+    )
+    scorecard.refresh_from_db()
+    assert scorecard.delivered_at is None
+
+    monkeypatch.undo()
+    assert "e-mailed to 1 recipient(s)" in run("alpha", "--deliver")
+
+
+def test_the_command_exits_1_when_the_pdf_to_deliver_is_missing(team, scorecard):
+    message = break_file(scorecard, "missing")
+    with pytest.raises(CommandError) as caught:
+        run("alpha", "--deliver")
+    assert caught.value.returncode == 1
+    assert str(caught.value) == f"cannot e-mail scorecard {scorecard.pk}: {message}"
+    assert mail.outbox == []

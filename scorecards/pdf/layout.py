@@ -9,7 +9,6 @@ from __future__ import annotations
 import io
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import date
 from functools import lru_cache
 from pathlib import Path
 from typing import Any
@@ -84,10 +83,6 @@ def esc(value: object) -> str:
 
 def clip(text: str, limit: int) -> str:
     return text if len(text) <= limit else text[: limit - 1].rstrip() + "…"
-
-
-def show_date(value: date | None, empty: str = "—") -> str:
-    return value.strftime("%d %b %Y") if value else empty
 
 
 def number(value: float | None, digits: int = 1, empty: str = "—") -> str:

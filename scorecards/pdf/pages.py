@@ -6,7 +6,6 @@ never parsed) before it reaches reportlab.
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from typing import Any
 
 from reportlab.lib import colors
 from reportlab.lib.styles import ParagraphStyle
@@ -40,14 +39,21 @@ from scorecards.pdf.layout import (
     lines,
     number,
     para,
-    show_date,
     styles,
     table,
     tint,
 )
-from scorecards.report import RequirementRow, ScorecardReport
+from scorecards.report import (
+    RequirementRow,
+    ScorecardReport,
+    area_rows,
+    change,
+    phase_strip_rows,
+    show_date,
+)
 
 COVER_RISKS = 5
+ARROWS = {"up": ("↑", "+"), "down": ("↓", "-"), "flat": ("→", "=")}  # the glyph, and its ASCII stand-in
 RISK_LABELS = {
     "blocked": "Blocked",
     "overdue": "Overdue",
@@ -89,15 +95,15 @@ def _footer(report: ScorecardReport) -> Footer:
 
 
 def _arrow(now: float | None, before: float | None, digits: int = 1, unit: str = "") -> str:
-    """ "↑ 4.2 since" style change against the previous scorecard (already markup-safe: numbers only)."""
-    if now is None or before is None:
+    """ "↑ 4.2" style change against the previous scorecard (already markup-safe: numbers only)."""
+    moved = change(now, before, digits)
+    if moved is None:
         return "no earlier figure"
-    delta = round(now - before, digits)
-    if delta > 0:
-        return f"{glyph('↑', '+')} {delta:.{digits}f}{unit}"
-    if delta < 0:
-        return f"{glyph('↓', '-')} {abs(delta):.{digits}f}{unit}"
-    return f"{glyph('→', '=')} unchanged"
+    direction, figure = moved
+    arrow = glyph(*ARROWS[direction])
+    if direction == "flat":
+        return f"{arrow} unchanged"
+    return f"{arrow} {figure.lstrip('+-')}{unit}"  # the arrow carries the sign
 
 
 def _kpis(report: ScorecardReport) -> Table:
@@ -115,18 +121,18 @@ def _kpis(report: ScorecardReport) -> Table:
             Paragraph(esc(note), s["kpi_note"]),
         ]
 
-    def change(attribute: str, digits: int = 1) -> str:
+    def since(attribute: str, digits: int = 1) -> str:
         if before is None:
             return "first scorecard"
         return _arrow(getattr(now, attribute), getattr(before, attribute), digits)
 
     level = f"{now.level}{'*' if now.level_waived else ''}"
     tiles = [
-        tile("LEVEL", level, (now.level_name or "no level reached yet") + f" · {change('level', 0)}"),
-        tile("MATURITY INDEX", f"{now.index:.2f}", change("index", 2)),
-        tile("SCORE", number(now.score), change("score"), charts.score_colour(now.score)),
-        tile("COVERAGE", number(now.coverage), change("coverage"), unit=" %"),
-        tile("FRESHNESS", number(now.freshness), change("freshness"), unit=" %"),
+        tile("LEVEL", level, (now.level_name or "no level reached yet") + f" · {since('level', 0)}"),
+        tile("MATURITY INDEX", f"{now.index:.2f}", since("index", 2)),
+        tile("SCORE", number(now.score), since("score"), charts.score_colour(now.score)),
+        tile("COVERAGE", number(now.coverage), since("coverage"), unit=" %"),
+        tile("FRESHNESS", number(now.freshness), since("freshness"), unit=" %"),
     ]
     table = Table([tiles], colWidths=[CONTENT_WIDTH / 5] * 5)
     table.setStyle(
@@ -141,14 +147,6 @@ def _kpis(report: ScorecardReport) -> Table:
         )
     )
     return table
-
-
-def _phase_note(phase: Any) -> str:
-    if phase.forecast_end:
-        return f"forecast {show_date(phase.forecast_end)}"
-    if phase.planned_end:
-        return f"planned end {show_date(phase.planned_end)}"
-    return phase.window or "no window set"
 
 
 def _cover(report: ScorecardReport) -> list[Flowable]:
@@ -177,19 +175,9 @@ def _cover(report: ScorecardReport) -> list[Flowable]:
         next_note = "No higher level is defined with blocking requirements."
     flowables.append(para(next_note + waiver_note, "small"))
     flowables += [heading("Executive summary"), para(" ".join(report.summary), "summary")]
-    strip = [
-        {
-            "code": phase.code,
-            "name": phase.name,
-            "rag": phase.rag,
-            "progress": phase.progress_label,
-            "note": _phase_note(phase),
-        }
-        for phase in report.phases
-    ]
     flowables += [
         heading("Phases"),
-        charts.phase_strip(strip, width=CONTENT_WIDTH, font=regular, bold=bold),
+        charts.phase_strip(phase_strip_rows(report), width=CONTENT_WIDTH, font=regular, bold=bold),
         Spacer(0, 4),
         para(
             "Colour: progress against the planned window (grey not started, blue complete, red late or far behind, "
@@ -221,7 +209,6 @@ def _cover(report: ScorecardReport) -> list[Flowable]:
 
 def _areas(report: ScorecardReport) -> list[Flowable]:
     regular, _ = fonts()
-    areas = [(f"{name} · L{level}", score) for name, score, level in report.areas]
     return [
         heading("Maturity by capability area"),
         para(
@@ -229,7 +216,7 @@ def _areas(report: ScorecardReport) -> list[Flowable]:
             "small",
         ),
         Spacer(0, 4),
-        charts.area_chart(areas, width=CONTENT_WIDTH, font=regular),
+        charts.area_chart(area_rows(report), width=CONTENT_WIDTH, font=regular),
     ]
 
 

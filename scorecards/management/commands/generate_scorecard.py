@@ -16,8 +16,9 @@ class Command(BaseCommand):
         "that day's stored maturity snapshot, storing the snapshot first if the daily job has not. The scorecard "
         "is archived once per snapshot: running the command again reports the stored one. --output PATH also "
         "writes the PDF there; --deliver e-mails it to the program's executives and the strategy's distribution "
-        "(once). Prints one summary line; exits 1 on an unknown program, a bad or future date or an unwritable "
-        "output path."
+        "(once). Prints one summary line; exits 1 on an unknown program, a bad date (not ISO, in the future, before "
+        "the program's start or before 2000), an unwritable output path, a stored PDF that is missing or altered, "
+        "or a mail server that fails."
     )
 
     def add_arguments(self, parser: CommandParser) -> None:
@@ -54,11 +55,22 @@ class Command(BaseCommand):
             path = Path(options["output"])
             try:
                 path.write_bytes(services.scorecard_content(scorecard=scorecard))
+            except services.ScorecardFileError as exc:
+                raise CommandError(f"cannot write {path}: {exc}") from None
             except OSError as exc:
                 raise CommandError(f"cannot write {path}: {exc.strerror}.") from None
             parts.append(f"written to {path}")
         if options["deliver"]:
-            sent = services.scorecard_deliver(scorecard=scorecard)
+            try:
+                sent = services.scorecard_deliver(scorecard=scorecard)
+            except services.ScorecardFileError as exc:
+                raise CommandError(f"cannot e-mail scorecard {scorecard.pk}: {exc}") from None
+            except services.DELIVERY_ERRORS as exc:
+                # The claim is released: running the command again (or the monthly task) retries the delivery.
+                reason = str(exc) or type(exc).__name__
+                raise CommandError(
+                    f"cannot e-mail scorecard {scorecard.pk}: {reason}; run again to retry."
+                ) from None
             parts.append(
                 f"e-mailed to {len(sent)} recipient(s)"
                 if sent
