@@ -27,7 +27,7 @@ from roadmap import access
 from roadmap.models import Program
 from scorecards import charts, services
 from scorecards.models import Scorecard
-from scorecards.report import scorecard_report
+from scorecards.report import area_rows, phase_strip_rows, scorecard_report
 
 _chart_ids = itertools.count(1)
 
@@ -77,27 +77,17 @@ def program_dashboard(request: HttpRequest, key: str) -> HttpResponse:
         .order_by("-generated_at", "-pk")
         .first()
     )
-    strip = [
-        {
-            "code": phase.code,
-            "name": phase.name,
-            "rag": phase.rag,
-            "progress": phase.progress_label,
-            "note": f"forecast {phase.forecast_end:%d %b %Y}" if phase.forecast_end else phase.window,
-        }
-        for phase in report.phases
-    ]
     context: dict[str, Any] = {
         "program": program,
         "report": report,
         "latest_scorecard": latest,
         "can_generate": access.can_manage_program(request.user, program.pk),
         "area_chart": svg(
-            charts.area_chart([(name, score) for name, score, _level in report.areas]),
+            charts.area_chart(area_rows(report)),
             "Maturity score by capability area",
         ),
         "trend_chart": svg(charts.trend_chart(report.trend), "Score over the stored snapshots"),
-        "phase_strip": svg(charts.phase_strip(strip), "Phases with their status"),
+        "phase_strip": svg(charts.phase_strip(phase_strip_rows(report)), "Phases with their status"),
         "sparklines": {
             metric.key: svg(charts.sparkline(metric.series), f"Recent values of {metric.name}")
             for metric in report.metrics

@@ -432,3 +432,18 @@ def test_it_signs_in_and_returns_to_the_dashboard(team, client):
     )
     assert response.status_code == 302
     assert response["Location"] == DASHBOARD
+
+
+def test_it_shows_how_the_figures_moved_since_the_last_stored_snapshot(team):
+    yesterday = timezone.localdate() - timedelta(days=1)
+    snapshot = services.snapshot_build(program=team.program, day=yesterday)
+    snapshot.score, snapshot.index, snapshot.level = Decimal("12.345"), Decimal("0.5"), 0
+    snapshot.save()
+    ItemFactory(section=team.section, status=ChecklistItem.Status.DONE, completed_at=timezone.now())
+
+    html = text(client_for(team.executive).get(DASHBOARD))
+
+    current = services.snapshot_build(program=team.program, day=timezone.localdate(), as_of=timezone.now())
+    expected = f"{float(current.score) - 12.345:+.1f}"  # one decimal, as the PDF rounds the score
+    assert f'<span class="up" title="up {expected.lstrip("+")}">▲ {expected}</span>' in html
+    assert f"compared with {yesterday:%-d %b %Y}" in html
