@@ -447,3 +447,10 @@ def test_it_shows_how_the_figures_moved_since_the_last_stored_snapshot(team):
     expected = f"{float(current.score) - 12.345:+.1f}"  # one decimal, as the PDF rounds the score
     assert f'<span class="up" title="up {expected.lstrip("+")}">▲ {expected}</span>' in html
     assert f"compared with {yesterday:%-d %b %Y}" in html
+
+
+def test_it_names_web_fonts_in_its_charts(team):
+    html = text(client_for(team.executive).get(DASHBOARD))
+
+    assert "font-family: Helvetica-Bold" not in html  # a PDF font name; browsers fall back to a serif
+    assert "font-weight: bold" in html  # the phase strip's codes
