@@ -12,7 +12,7 @@ from django.contrib.auth import get_user_model
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import models
 from django.db.models import Model, QuerySet
-from django.http import Http404, HttpRequest, HttpResponse
+from django.http import Http404, HttpRequest, HttpResponse, HttpResponseRedirect
 from django.template.response import TemplateResponse
 from django.utils import timezone
 from django.utils.html import format_html
@@ -275,18 +275,68 @@ def program_members(program_id: int) -> QuerySet:
     return get_user_model().objects.filter(memberships__program_id=program_id).distinct().order_by("username")
 
 
+class VersionedItemForm(forms.ModelForm):
+    """An item form that remembers which version of the item it showed.
+
+    Without it a form posted after someone else's change would put back every value it showed (the admin
+    compares what is posted with the item as it is now), silently undoing that change.
+    """
+
+    # Not `version`: a non-editable model field cannot be a model form field.
+    based_on_version = forms.IntegerField(widget=forms.HiddenInput, required=False, min_value=1)
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        if self.instance.pk is not None:
+            self.fields["based_on_version"].initial = self.instance.version
+
+    def clean(self) -> dict[str, Any]:
+        cleaned = super().clean()
+        shown = cleaned.get("based_on_version")
+        if self.instance.pk is not None and shown is not None and shown != self.instance.version:
+            raise ValidationError(edit_conflict_message(self.instance, shown))
+        return cleaned
+
+    def has_changed(self) -> bool:
+        return bool(set(self.changed_data) - {"based_on_version"})
+
+
+def edit_conflict_message(current: ChecklistItem, shown: int) -> str:
+    latest = current.history.select_related("history_user").first()
+    who = f" by {latest.history_user} on {latest.history_date:%Y-%m-%d %H:%M}" if latest else ""
+    return (
+        f"{current.ref or current.key} was changed{who} after you opened it (you edited version {shown}; it is "
+        f"now version {current.version}). Nothing was saved: open it again to see that change, then apply yours."
+    )
+
+
+class EditConflictRedirects:
+    """A conflict found while saving (another edit landed between the form check and the save) is reported
+    like the form check's: a message, nothing saved, back to the page."""
+
+    def changeform_view(self, request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
+        try:
+            return super().changeform_view(request, *args, **kwargs)  # type: ignore[misc]
+        except services.EditConflict as conflict:
+            messages.error(request, edit_conflict_message(conflict.current, conflict.expected_version))
+            return HttpResponseRedirect(request.get_full_path())
+
+
 def item_update_from_form(request: HttpRequest, form: forms.ModelForm) -> ChecklistItem:
     """Save what an item form changed through the item service (history, completion, reasons)."""
     original = ChecklistItem.objects.select_related("program").get(pk=form.instance.pk)
-    data = {name: form.cleaned_data[name] for name in form.changed_data}
-    return services.checklist_item_update(item=original, by=request.user, data=data)
+    data = {name: form.cleaned_data[name] for name in form.changed_data if name != "based_on_version"}
+    return services.checklist_item_update(
+        item=original, by=request.user, data=data, expected_version=form.cleaned_data.get("based_on_version")
+    )
 
 
 class SectionItemInline(admin.TabularInline):
     """The section's checklist items, editable in place; each change goes through the item service."""
 
     model = ChecklistItem
-    fields = ["ref", "title", "status", "status_reason", "owner", "due_date"]
+    form = VersionedItemForm
+    fields = ["ref", "title", "status", "status_reason", "owner", "due_date", "based_on_version"]
     readonly_fields = ["ref", "title"]
     extra = 0
     show_change_link = True
@@ -316,7 +366,7 @@ class SectionItemInline(admin.TabularInline):
 
 
 @admin.register(Section)
-class SectionAdmin(ProgramScopedAdmin):
+class SectionAdmin(EditConflictRedirects, ProgramScopedAdmin):
     list_display = ["outline_title", "program", "phase", "is_capability_area", "progress_column"]
     list_filter = [("program", admin.RelatedOnlyFieldListFilter), "is_capability_area"]
     list_select_related = ["program", "phase"]
@@ -403,7 +453,8 @@ class StatusReasonForm(forms.Form):
 
 
 @admin.register(ChecklistItem)
-class ChecklistItemAdmin(ChecklistImportExportMixin, ProgramScopedAdmin):
+class ChecklistItemAdmin(EditConflictRedirects, ChecklistImportExportMixin, ProgramScopedAdmin):
+    form = VersionedItemForm
     list_display = [
         "ref", "title", "section", "phase", "status", "owner", "due_date", "level", "overdue_flag",
     ]  # fmt: skip
@@ -436,7 +487,22 @@ class ChecklistItemAdmin(ChecklistImportExportMixin, ProgramScopedAdmin):
         "created_at",
     ]
     fieldsets = [
-        (None, {"fields": ["program", "section", "phase", "key", "ref", "title", "description", "kind"]}),
+        (
+            None,
+            {
+                "fields": [
+                    "program",
+                    "section",
+                    "phase",
+                    "key",
+                    "ref",
+                    "title",
+                    "description",
+                    "kind",
+                    "based_on_version",
+                ]
+            },
+        ),
         (
             "Progress",
             {
@@ -468,7 +534,11 @@ class ChecklistItemAdmin(ChecklistImportExportMixin, ProgramScopedAdmin):
             changeable = access.item_fields_changeable(request.user, obj)
             if changeable is not None:
                 every_field = [f for _, options in self.fieldsets for f in options["fields"]]
-                readonly += [f for f in every_field if f not in changeable and f not in readonly]
+                readonly += [
+                    f
+                    for f in every_field
+                    if f not in changeable and f not in readonly and f != "based_on_version"
+                ]
         return readonly
 
     def get_changelist_instance(self, request: HttpRequest) -> ChangeList:
@@ -504,6 +574,7 @@ class ChecklistItemAdmin(ChecklistImportExportMixin, ProgramScopedAdmin):
             saved = item_update_from_form(request, form)
         else:
             fields = dict(form.cleaned_data)
+            fields.pop("based_on_version", None)
             fields["phase_id"] = fields.pop("phase").pk if fields.get("phase") else None
             saved = services.checklist_item_create(by=request.user, **fields)
         obj.__dict__.update(saved.__dict__)

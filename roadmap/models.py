@@ -367,10 +367,13 @@ class ChecklistItem(models.Model):
     )
     notes = models.TextField(blank=True)
     archived_at = models.DateTimeField(null=True, blank=True)
+    # Raised by every change: an edit based on an older version would silently undo someone else's, so the
+    # services refuse it (optimistic locking; the API's ETag and If-Match carry it).
+    version = models.PositiveIntegerField(default=1, editable=False)
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
 
-    history = HistoricalRecords(excluded_fields=["updated_at"])
+    history = HistoricalRecords(excluded_fields=["updated_at", "version"])
     objects = ChecklistItemQuerySet.as_manager()
 
     class Meta:

@@ -128,13 +128,18 @@ class ChecklistItemSerializer(serializers.ModelSerializer):
         source="owner.username", allow_null=True, required=False, help_text="Username of a program member."
     )
     is_overdue = serializers.BooleanField(read_only=True)
+    version = serializers.IntegerField(
+        required=False,
+        min_value=1,
+        help_text="Raised by every change. Send the version you read with a change: 409 if the item changed since.",
+    )
 
     class Meta:
         model = ChecklistItem
         fields = [
             "id", "key", "ref", "program", "section", "phase", "title", "description", "kind", "status",
             "status_reason", "owner", "due_date", "weight", "level", "blocking", "is_overdue", "completed_at",
-            "attested_at", "valid_for_days", "grace_days", "archived_at", "created_at", "updated_at",
+            "attested_at", "valid_for_days", "grace_days", "archived_at", "version", "created_at", "updated_at",
         ]  # fmt: skip
         read_only_fields = ["completed_at", "attested_at", "archived_at", "created_at", "updated_at"]
         extra_kwargs = {"key": {"required": False, "allow_blank": True}}

@@ -63,15 +63,41 @@ def _check_item_fields(
         )
 
 
+class EditConflict(Exception):
+    """The item changed after the caller read it: saving the caller's edit would silently undo that change."""
+
+    def __init__(self, *, current: ChecklistItem, expected_version: int) -> None:
+        self.current = current
+        self.expected_version = expected_version
+        super().__init__(
+            f"Item {current.ref or current.key} was changed by someone else while you edited it "
+            f"(you edited version {expected_version}; it is now version {current.version}). "
+            "Reload it, check their change and apply yours again."
+        )
+
+
 @transaction.atomic
 def checklist_item_update(
-    *, item: ChecklistItem, by: AnyUser, data: Mapping[str, Any], reason: str = ""
+    *,
+    item: ChecklistItem,
+    by: AnyUser,
+    data: Mapping[str, Any],
+    reason: str = "",
+    expected_version: int | None = None,
 ) -> ChecklistItem:
     """Change fields of one item; a status change goes through `ChecklistItem.set_status`.
 
-    `data` holds only the fields the caller means to change. Raises PermissionDenied when the user may not
-    change one of them and ValidationError when the result would break an invariant.
+    `data` holds only the fields the caller means to change. The edit applies to `expected_version` (by default
+    the version `item` was read at); if the item has changed since, EditConflict carries its current state.
+    Raises PermissionDenied when the user may not change a field and ValidationError when the result would
+    break an invariant.
     """
+    base_version = item.version if expected_version is None else expected_version
+    # Claim the version first (one conditional update), so of two concurrent edits of one version only one wins.
+    if not ChecklistItem.objects.filter(pk=item.pk, version=base_version).update(version=base_version + 1):
+        current = ChecklistItem.objects.select_related("program", "owner").get(pk=item.pk)
+        raise EditConflict(current=current, expected_version=base_version)
+    item.version = base_version + 1
     changes = dict(data)
     roles = access.roles_by_program(by, [item.program_id])
     changed_fields = [name for name, value in changes.items() if getattr(item, name, object()) != value]
@@ -111,6 +137,7 @@ def checklist_items_set_status(*, item_ids: Iterable[int], status: str, by: AnyU
         if item.status == status and item.status_reason == (reason or "").strip():
             continue
         item.set_status(status, by=by, reason=reason)
+        item.version += 1  # the row is locked (select_for_update), so this cannot race
         save_with_history(item, by=by, reason=f"Bulk status change to {status}")
         changed += 1
     return changed

@@ -409,6 +409,7 @@ class _Importer:
             self.report.changes.append(f"item archived: {item.title!r} (no longer in the document)")
         for item in [*updates, *archived]:
             item.updated_at = self.now
+            item.version += 1  # an edit based on the version before this import is refused (EditConflict)
         if creates:
             bulk_create_with_history(
                 creates,
@@ -422,7 +423,7 @@ class _Importer:
             bulk_update_with_history(
                 [*updates, *archived],
                 ChecklistItem,
-                [*ITEM_FIELDS, *ITEM_STATUS_FIELDS, "archived_at", "order", "source_line", "updated_at"],
+                [*ITEM_FIELDS, *ITEM_STATUS_FIELDS, "archived_at", "order", "source_line", "updated_at", "version"],
                 batch_size=500,
                 default_user=self.history_user,
                 default_change_reason=self.reason,
