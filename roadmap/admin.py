@@ -318,8 +318,17 @@ class EditConflictRedirects:
         try:
             return super().changeform_view(request, *args, **kwargs)  # type: ignore[misc]
         except services.EditConflict as conflict:
-            messages.error(request, edit_conflict_message(conflict.current, conflict.expected_version))
-            return HttpResponseRedirect(request.get_full_path())
+            return self._conflict_reported(request, conflict)
+
+    def changelist_view(self, request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
+        try:
+            return super().changelist_view(request, *args, **kwargs)  # type: ignore[misc]
+        except services.EditConflict as conflict:
+            return self._conflict_reported(request, conflict)
+
+    def _conflict_reported(self, request: HttpRequest, conflict: services.EditConflict) -> HttpResponse:
+        messages.error(request, edit_conflict_message(conflict.current, conflict.expected_version))
+        return HttpResponseRedirect(request.get_full_path())
 
 
 def item_update_from_form(request: HttpRequest, form: forms.ModelForm) -> ChecklistItem:
@@ -549,6 +558,7 @@ class ChecklistItemAdmin(EditConflictRedirects, ChecklistImportExportMixin, Prog
         return changelist
 
     def get_changelist_form(self, request: HttpRequest, **kwargs: Any) -> type[forms.ModelForm]:
+        kwargs.setdefault("form", VersionedItemForm)
         base = with_owner_choices_loaded_once(super().get_changelist_form(request, **kwargs))
         user = request.user
 
