@@ -18,6 +18,7 @@ from django.urls import path, reverse
 from django.utils.html import format_html, format_html_join
 from import_export.admin import ExportMixin
 
+from cairn import outbox
 from cairn.lib.uploads import stash_upload, take_upload
 from roadmap import checklists
 from roadmap.models import ImportRun, Program
@@ -143,23 +144,26 @@ class ChecklistImportExportMixin(ExportMixin):
         program = Program.objects.managed_by(request.user).filter(pk=details["program"]).first()
         if program is None:
             raise PermissionDenied
-        try:
-            run, report = checklists.import_run_start(
-                program=program,
-                data=data,
-                source_name=details["name"],
-                by=request.user,
-                mapping=details["mapping"],
-                mapping_text=details["mapping_text"],
-                commit_valid=details["commit_valid"],
-            )
-        except (checklists.ChecklistFileError, PermissionDenied) as exc:
-            messages.error(request, f"Nothing was imported: {exc}")
-            return HttpResponseRedirect(start)
+        with outbox.deliveries() as sent:
+            try:
+                run, report = checklists.import_run_start(
+                    program=program,
+                    data=data,
+                    source_name=details["name"],
+                    by=request.user,
+                    mapping=details["mapping"],
+                    mapping_text=details["mapping_text"],
+                    commit_valid=details["commit_valid"],
+                )
+            except (checklists.ChecklistFileError, PermissionDenied) as exc:
+                messages.error(request, f"Nothing was imported: {exc}")
+                return HttpResponseRedirect(start)
         if report is None:
             messages.info(
                 request, f"{run.rows} rows are being imported in the background; this page shows progress."
             )
+            if sent.delayed:
+                messages.warning(request, outbox.DELAYED_MESSAGE)
         else:
             for line in report.summary_lines():
                 (messages.success if report.committed else messages.error)(request, line)

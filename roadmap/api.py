@@ -7,7 +7,6 @@ from typing import Any
 import django_filters
 from django.conf import settings
 from django.core.exceptions import PermissionDenied
-from django.db import transaction
 from django.db.models import QuerySet
 from django.http import Http404, HttpResponse
 from django.utils import timezone
@@ -21,6 +20,7 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from cairn import outbox
 from roadmap import checklists, selectors, services
 from roadmap.models import ChecklistItem, ImportRun, Phase, Program, ProgramMembership, Section
 from roadmap.resources import EXPORT_FORMATS, checklist_export
@@ -35,6 +35,49 @@ from roadmap.serializers import (
     SectionSerializer,
 )
 from roadmap.tasks import items_set_status
+
+
+def delay_notice_fields() -> dict[str, serializers.Field]:
+    """What a 202 answer gains when the task queue was unreachable (`cairn.outbox.api_notice`)."""
+    return {
+        "delayed": serializers.BooleanField(
+            required=False,
+            help_text="Present, and true, when the task queue was unreachable: the work is recorded and runs "
+            "when the queue is back.",
+        ),
+        "detail": serializers.CharField(required=False, help_text="The same, in words, when `delayed`."),
+    }
+
+
+IF_MATCH = OpenApiParameter(
+    "If-Match",
+    OpenApiTypes.STR,
+    OpenApiParameter.HEADER,
+    description="The item's ETag as you read it; the change is refused with 412 if the item changed since.",
+)
+
+
+class ItemConflictSerializer(serializers.Serializer):
+    detail = serializers.CharField()
+    current = ChecklistItemSerializer()
+
+
+def item_etag(version: int) -> str:
+    return f'"{version}"'
+
+
+def if_match_version(request: Request) -> int | None:
+    """The version named by an If-Match header (`"7"` or `W/"7"`), None without one or for `*`.
+
+    An unreadable value is a 412: the client meant a precondition, and it cannot hold.
+    """
+    header = request.headers.get("If-Match", "").strip()
+    if not header or header == "*":
+        return None
+    value = header.removeprefix("W/").strip('"')
+    if not value.isdigit():
+        return -1  # matches no version
+    return int(value)
 
 
 class RollupListMixin:
@@ -131,7 +174,22 @@ class PhaseViewSet(
         serializer.instance = services.phase_save(phase=phase, by=self.request.user)
 
 
+def in_callers_programs(model: type[Phase | Section]) -> Any:
+    """A foreign-key filter's choices: rows of the caller's programs only, so another program's id is refused
+    exactly like an unknown one (django-filter would otherwise check the id against every row)."""
+
+    def queryset(request: Request | None) -> QuerySet:
+        if request is None:
+            return model.objects.none()
+        return model.objects.filter(program__in=Program.objects.for_user(request.user))
+
+    return queryset
+
+
 class SectionFilterSet(ProgramScopedFilterSet):
+    parent = django_filters.ModelChoiceFilter(queryset=in_callers_programs(Section))
+    phase = django_filters.ModelChoiceFilter(queryset=in_callers_programs(Phase))
+
     class Meta:
         model = Section
         fields = ["parent", "phase", "is_capability_area"]
@@ -177,6 +235,8 @@ class SectionViewSet(
 
 
 class ChecklistItemFilterSet(ProgramScopedFilterSet):
+    phase = django_filters.ModelChoiceFilter(queryset=in_callers_programs(Phase))
+    section = django_filters.ModelChoiceFilter(queryset=in_callers_programs(Section))
     owner = django_filters.CharFilter(field_name="owner__username", help_text="Owner's username.")
     overdue = django_filters.BooleanFilter(method="filter_overdue", help_text="Past due and not done.")
     archived = django_filters.BooleanFilter(
@@ -227,18 +287,67 @@ class ChecklistItemViewSet(
 
     def perform_create(self, serializer: serializers.BaseSerializer) -> None:
         data = dict(serializer.validated_data)
+        data.pop("version", None)
         serializer.instance = services.checklist_item_create(by=self.request.user, **data)
 
-    def perform_update(self, serializer: serializers.BaseSerializer) -> None:
-        serializer.instance = services.checklist_item_update(
-            item=serializer.instance, by=self.request.user, data=serializer.validated_data
+    def retrieve(self, request: Request, *args: Any, **kwargs: Any) -> Response:
+        response = super().retrieve(request, *args, **kwargs)
+        response["ETag"] = item_etag(response.data["version"])
+        return response
+
+    @extend_schema(
+        parameters=[IF_MATCH],
+        responses={200: ChecklistItemSerializer, 409: ItemConflictSerializer, 412: ItemConflictSerializer},
+    )
+    def update(self, request: Request, *args: Any, **kwargs: Any) -> Response:
+        """Change an item. Send the version you read (`If-Match` with its ETag, or `version` in the body):
+        if someone changed the item since, nothing is saved and the answer (412 / 409) carries its current state."""
+        item = self.get_object()
+        header_version = if_match_version(request)
+        if header_version is not None and header_version != item.version:
+            return self._conflict(item, status.HTTP_412_PRECONDITION_FAILED)
+        serializer = self.get_serializer(item, data=request.data, partial=kwargs.get("partial", False))
+        serializer.is_valid(raise_exception=True)
+        data = dict(serializer.validated_data)
+        body_version = data.pop("version", None)
+        try:
+            item = services.checklist_item_update(
+                item=item,
+                by=request.user,
+                data=data,
+                expected_version=header_version if header_version is not None else body_version,
+            )
+        except services.EditConflict as conflict:
+            failed = header_version is not None
+            answer = status.HTTP_412_PRECONDITION_FAILED if failed else status.HTTP_409_CONFLICT
+            return self._conflict(conflict.current, answer)
+        response = Response(self.get_serializer(item).data)
+        response["ETag"] = item_etag(item.version)
+        return response
+
+    @extend_schema(
+        parameters=[IF_MATCH],
+        responses={200: ChecklistItemSerializer, 409: ItemConflictSerializer, 412: ItemConflictSerializer},
+    )
+    def partial_update(self, request: Request, *args: Any, **kwargs: Any) -> Response:
+        return self.update(request, *args, partial=True, **kwargs)
+
+    def _conflict(self, current: ChecklistItem, answer: int) -> Response:
+        detail = (
+            f"The item changed since you read it: it is now version {current.version}. Nothing was saved; "
+            "`current` is its state now."
         )
+        response = Response({"detail": detail, "current": self.get_serializer(current).data}, status=answer)
+        response["ETag"] = item_etag(current.version)
+        return response
 
     @extend_schema(
         request=BulkStatusSerializer,
         responses={
             200: inline_serializer("BulkStatusDone", {"changed": serializers.IntegerField()}),
-            202: inline_serializer("BulkStatusQueued", {"queued": serializers.IntegerField()}),
+            202: inline_serializer(
+                "BulkStatusQueued", {"queued": serializers.IntegerField(), **delay_notice_fields()}
+            ),
         },
     )
     @action(detail=False, methods=["post"], url_path="bulk-status")
@@ -258,10 +367,10 @@ class ChecklistItemViewSet(
         if len(ids) > settings.CAIRN_BULK_INLINE_LIMIT:
             # Refuse now rather than fail later in the worker where nobody sees the error.
             services.checklist_items_assert_status_changeable(item_ids=ids, by=request.user)
-            transaction.on_commit(
-                lambda: items_set_status.delay(item_ids=ids, user_id=request.user.pk, **arguments)
+            delivery = outbox.enqueue(items_set_status, item_ids=ids, user_id=request.user.pk, **arguments)
+            return Response(
+                {"queued": len(ids), **outbox.api_notice(delivery)}, status=status.HTTP_202_ACCEPTED
             )
-            return Response({"queued": len(ids)}, status=status.HTTP_202_ACCEPTED)
         changed = services.checklist_items_set_status(item_ids=ids, by=request.user, **arguments)
         return Response({"changed": changed})
 
@@ -304,7 +413,18 @@ class ChecklistImportView(APIView):
             200: OpenApiResponse(
                 description="Imported (or dry run): the report, with `run` the import run id."
             ),
-            202: OpenApiResponse(description="Large file queued: follow /api/v1/import-runs/{run}/."),
+            202: OpenApiResponse(
+                inline_serializer(
+                    "ChecklistImportQueued",
+                    {
+                        "run": serializers.IntegerField(),
+                        "status": serializers.CharField(),
+                        "rows": serializers.IntegerField(),
+                        **delay_notice_fields(),
+                    },
+                ),
+                description="Large file queued: follow /api/v1/import-runs/{run}/.",
+            ),
             400: OpenApiResponse(
                 description="Unreadable file, or invalid rows (nothing written): the report."
             ),
@@ -325,23 +445,25 @@ class ChecklistImportView(APIView):
             raise Http404("No such program.")
         upload = options["file"]
         mapping_file = options.get("mapping_file")
-        try:
-            run, report = checklists.import_run_start(
-                program=program,
-                data=upload.read(),
-                source_name=upload.name or "",
-                file_format=options["format"],
-                by=request.user,
-                mapping=options["mapping"],
-                mapping_text=mapping_file.read().decode("utf-8", "replace") if mapping_file else "",
-                dry_run=options["dry_run"],
-                commit_valid=options["commit_valid"],
-            )
-        except checklists.ChecklistFileError as exc:
-            return Response({"detail": str(exc), "row": exc.row}, status=status.HTTP_400_BAD_REQUEST)
+        with outbox.deliveries() as sent:
+            try:
+                run, report = checklists.import_run_start(
+                    program=program,
+                    data=upload.read(),
+                    source_name=upload.name or "",
+                    file_format=options["format"],
+                    by=request.user,
+                    mapping=options["mapping"],
+                    mapping_text=mapping_file.read().decode("utf-8", "replace") if mapping_file else "",
+                    dry_run=options["dry_run"],
+                    commit_valid=options["commit_valid"],
+                )
+            except checklists.ChecklistFileError as exc:
+                return Response({"detail": str(exc), "row": exc.row}, status=status.HTTP_400_BAD_REQUEST)
         if report is None:
             return Response(
-                {"run": run.pk, "status": run.status, "rows": run.rows}, status=status.HTTP_202_ACCEPTED
+                {"run": run.pk, "status": run.status, "rows": run.rows, **outbox.api_notice(sent)},
+                status=status.HTTP_202_ACCEPTED,
             )
         rejected = report.invalid and not report.committed
         return Response(

@@ -7,6 +7,7 @@ from datetime import date
 from celery import shared_task
 from django.utils import timezone
 
+from cairn import outbox
 from roadmap.models import Program
 from scorecards import services
 
@@ -17,7 +18,7 @@ def snapshots_daily() -> int:
     today = timezone.localdate().isoformat()
     program_ids = list(Program.objects.filter(status=Program.Status.ACTIVE).values_list("pk", flat=True))
     for program_id in program_ids:
-        snapshot_program.delay_on_commit(program_id=program_id, day=today)
+        outbox.enqueue(snapshot_program, program_id=program_id, day=today)
     return len(program_ids)
 
 
@@ -39,7 +40,7 @@ def scorecards_monthly() -> int:
     period = services.scorecard_period(timezone.localdate())
     program_ids = services.scorecard_programs_for_period(period)
     for program_id in program_ids:
-        scorecard_program.delay_on_commit(program_id=program_id, period=period)
+        outbox.enqueue(scorecard_program, program_id=program_id, period=period)
     return len(program_ids)
 
 
