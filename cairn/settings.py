@@ -58,6 +58,7 @@ INSTALLED_APPS = [
 
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
+    "cairn.middleware.SecurityHeadersMiddleware",  # before WhiteNoise, so static files get the headers too
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
@@ -129,10 +130,21 @@ LOGIN_REDIRECT_URL = "dashboard:programs"
 LOGOUT_REDIRECT_URL = "login"
 
 # --- Django REST framework -------------------------------------------------------------------------------
+
+
+def _env_rate(name: str, default: str) -> str:
+    """A DRF throttle rate such as 1000/minute (the period is second, minute, hour or day)."""
+    value = env_str(name, default) or default
+    if not re.fullmatch(r"\d+/(s|sec|second|m|min|minute|h|hour|d|day)", value):
+        raise ImproperlyConfigured(f"{name}={value!r} is not a rate such as 1000/minute or 50/second.")
+    return value
+
+
 REST_FRAMEWORK = {
+    # Token first: a caller without valid credentials (a revoked token, say) gets 401 and WWW-Authenticate.
     "DEFAULT_AUTHENTICATION_CLASSES": [
-        "rest_framework.authentication.SessionAuthentication",
         "rest_framework.authentication.TokenAuthentication",
+        "rest_framework.authentication.SessionAuthentication",
     ],
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
     "DEFAULT_PAGINATION_CLASS": "cairn.api.Pagination",
@@ -142,11 +154,20 @@ REST_FRAMEWORK = {
         "rest_framework.filters.SearchFilter",
         "rest_framework.filters.OrderingFilter",
     ],
-    "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
+    "DEFAULT_SCHEMA_CLASS": "cairn.openapi.AutoSchema",
     "TEST_REQUEST_DEFAULT_FORMAT": "json",
     "EXCEPTION_HANDLER": "cairn.api.exception_handler",
     # The API speaks JSON only; `?format=` belongs to the endpoints that export files (csv, xlsx, …).
     "URL_FORMAT_OVERRIDE": None,
+    # Generous per-caller limits (counted in the cache, see CACHES) that stop a runaway script, not a person.
+    "DEFAULT_THROTTLE_CLASSES": [
+        "rest_framework.throttling.AnonRateThrottle",
+        "rest_framework.throttling.UserRateThrottle",
+    ],
+    "DEFAULT_THROTTLE_RATES": {
+        "anon": _env_rate("CAIRN_API_THROTTLE_ANON", "100/minute"),
+        "user": _env_rate("CAIRN_API_THROTTLE_USER", "1000/minute"),
+    },
 }
 
 SPECTACULAR_SETTINGS = {
@@ -185,6 +206,7 @@ CELERY_TASK_ROUTES = {
     "scorecards.tasks.scorecard*": {"queue": "reports"},
     "governance.tasks.*": {"queue": "default"},
     "metrics.tasks.*": {"queue": "evidence"},
+    "cairn.tasks.*": {"queue": "default"},
 }
 # Executive scorecards for the month before go out on this day of each month (1–28) at this hour.
 CAIRN_SCORECARD_DAY = env_int("CAIRN_SCORECARD_DAY", 1, minimum=1)
@@ -212,6 +234,9 @@ CELERY_BEAT_SCHEDULE = {
         "task": "scorecards.tasks.scorecards_monthly",
         "schedule": crontab(day_of_month=CAIRN_SCORECARD_DAY, hour=CAIRN_SCORECARD_HOUR, minute=30),
     },
+    # Sends the tasks the broker could not take when they were asked for (cairn/outbox.py). A tick that
+    # waited longer than the interval is dropped: the next one does the same work.
+    "outbox-flush": {"task": "cairn.tasks.outbox_flush", "schedule": 30, "options": {"expires": 25}},
 }
 # At-least-once delivery: a task is acknowledged after it ran, and re-queued if its worker dies mid-way.
 CELERY_TASK_ACKS_LATE = True
@@ -221,9 +246,38 @@ CELERY_TASK_SOFT_TIME_LIMIT = env_int("CELERY_TASK_SOFT_TIME_LIMIT", 300, minimu
 CELERY_TASK_TIME_LIMIT = env_int("CELERY_TASK_TIME_LIMIT", 360, minimum=1)
 if CELERY_TASK_TIME_LIMIT <= CELERY_TASK_SOFT_TIME_LIMIT:
     raise ImproperlyConfigured("CELERY_TASK_TIME_LIMIT must be greater than CELERY_TASK_SOFT_TIME_LIMIT.")
-# Redis redelivers a task not acknowledged within this window; it must outlast the longest task.
-CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": max(3600, 2 * CELERY_TASK_TIME_LIMIT)}
+# Checklist imports (one transaction each) may run this long; a run still "running" after it was claimed this
+# long ago lost its worker and is claimed again (the hard limit has killed any attempt still going, in prefork).
+CAIRN_CHECKLIST_IMPORT_TIME_LIMIT = env_int("CAIRN_CHECKLIST_IMPORT_TIME_LIMIT", 960, minimum=2)
+# A scheduled collection run still "running" this long past its own worst case lost its worker: a later tick
+# takes it over.
+CAIRN_COLLECTOR_ABANDONED_AFTER_SECONDS = env_int("CAIRN_COLLECTOR_ABANDONED_AFTER_SECONDS", 120, minimum=1)
+# Redis redelivers a task not acknowledged within this many seconds. It must outlast the longest task (longer
+# than CAIRN_CHECKLIST_IMPORT_TIME_LIMIT), or a task still running is delivered to a second worker; the price is
+# that a task whose worker was killed waits this long before another worker runs it. RabbitMQ redelivers as soon
+# as the dead worker's connection closes and ignores this.
+CELERY_BROKER_TRANSPORT_OPTIONS = {
+    "visibility_timeout": env_int(
+        "CELERY_BROKER_VISIBILITY_TIMEOUT",
+        max(3600, 2 * CELERY_TASK_TIME_LIMIT, 2 * CAIRN_CHECKLIST_IMPORT_TIME_LIMIT),
+        minimum=1,
+    )
+}
 CELERY_BROKER_CONNECTION_TIMEOUT = env_int("CELERY_BROKER_CONNECTION_TIMEOUT", 3, minimum=1)
+# Longest wait for one broker read or write once connected (a broker that stopped answering).
+CELERY_BROKER_SOCKET_TIMEOUT = env_int("CELERY_BROKER_SOCKET_TIMEOUT", 5, minimum=1)
+CELERY_BROKER_TRANSPORT_OPTIONS |= {
+    # A request that enqueues must not hang on a broker that is down: one connection attempt (kombu would
+    # otherwise retry for as long as the connect timeout allows, or forever), then the outbox keeps the task
+    # (cairn/outbox.py). Workers are unaffected: they reconnect under broker_connection_retry.
+    "max_retries": 0,
+    # Redis ignores the connect timeout above; without these a black-holed broker (packets dropped, no
+    # refusal) holds a publish for minutes. AMQP bounds its connect and handshake by the connect timeout and
+    # its writes by write_timeout; a publish waits for no reply.
+    "socket_connect_timeout": CELERY_BROKER_CONNECTION_TIMEOUT,
+    "socket_timeout": CELERY_BROKER_SOCKET_TIMEOUT,
+    "write_timeout": CELERY_BROKER_SOCKET_TIMEOUT,
+}
 CELERY_BEAT_SCHEDULER = "django_celery_beat.schedulers:DatabaseScheduler"
 CELERY_TIMEZONE = TIME_ZONE
 
@@ -246,6 +300,11 @@ CAIRN_WAIVER_EXPIRY_NOTICE_DAYS = env_int("CAIRN_WAIVER_EXPIRY_NOTICE_DAYS", 14,
 CAIRN_SCORECARD_TOP_RISKS = env_int("CAIRN_SCORECARD_TOP_RISKS", 12, minimum=1)
 # Checklist spreadsheets: largest file accepted (bytes), and above how many rows an import runs in Celery.
 CAIRN_CHECKLIST_MAX_BYTES = env_int("CAIRN_CHECKLIST_MAX_BYTES", 20 * 1024 * 1024, minimum=1024)
+# …and most data rows, and most bytes an XLSX may unpack to (its parts together): zip bombs stop here.
+CAIRN_CHECKLIST_MAX_ROWS = env_int("CAIRN_CHECKLIST_MAX_ROWS", 100_000, minimum=1)
+CAIRN_CHECKLIST_MAX_UNZIPPED_BYTES = env_int(
+    "CAIRN_CHECKLIST_MAX_UNZIPPED_BYTES", 100 * 1024 * 1024, minimum=1024
+)
 CAIRN_CHECKLIST_INLINE_ROWS = env_int("CAIRN_CHECKLIST_INLINE_ROWS", 2000, minimum=1)
 # Evidence collectors. Outbound HTTP refuses private, loopback and link-local targets unless listed here
 # (CIDRs or host names, comma-separated); responses are capped and redirects re-checked (cairn/lib/http.py).
@@ -272,6 +331,8 @@ CAIRN_EVIDENCE_MAX_FILE_BYTES = env_int("CAIRN_EVIDENCE_MAX_FILE_BYTES", 20 * 10
 # Import and export are rights of their own (roadmap.import_checklistitem / export_checklistitem).
 IMPORT_EXPORT_IMPORT_PERMISSION_CODE = "import"
 IMPORT_EXPORT_EXPORT_PERMISSION_CODE = "export"
+# XLSX cannot hold control characters: export them as U+FFFD instead of failing the whole export.
+IMPORT_EXPORT_ESCAPE_ILLEGAL_CHARS_ON_EXPORT = True
 # Uploads are parsed in memory; let Django accept a whole strategy document in one request.
 DATA_UPLOAD_MAX_MEMORY_SIZE = max(2_621_440, CAIRN_STRATEGY_MAX_BYTES, CAIRN_CHECKLIST_MAX_BYTES) + 65_536
 FILE_UPLOAD_MAX_MEMORY_SIZE = DATA_UPLOAD_MAX_MEMORY_SIZE
@@ -304,6 +365,65 @@ if not DEBUG:
     SECURE_HSTS_INCLUDE_SUBDOMAINS = True
     SECURE_HSTS_PRELOAD = True
     SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
+SECURE_REFERRER_POLICY = "same-origin"
+SECURE_CROSS_ORIGIN_OPENER_POLICY = "same-origin"
+# Sent on every response by cairn.middleware.SecurityHeadersMiddleware: Cairn uses none of these features.
+CAIRN_PERMISSIONS_POLICY = (
+    "accelerometer=(), autoplay=(), camera=(), display-capture=(), geolocation=(), gyroscope=(), "
+    "magnetometer=(), microphone=(), midi=(), payment=(), usb=()"
+)
+# Content-Security-Policy by path prefix, first match wins. The dashboard and sign-in pages use no JavaScript,
+# one stylesheet and inline SVG charts drawn with presentation attributes, so everything else is refused.
+_CSP_STRICT = (
+    "default-src 'none'; style-src 'self'; img-src 'self'; form-action 'self'; "
+    "frame-ancestors 'none'; base-uri 'none'"
+)
+CAIRN_CONTENT_SECURITY_POLICIES = {
+    # Django's admin runs script files only. Its templates and those of import-export, simple-history and
+    # Cairn's admin overrides carry style attributes; import-export's export page has one inline handler,
+    # allowed by its hash alone.
+    "/admin/": (
+        "default-src 'self'; script-src 'self' 'unsafe-hashes' "
+        "'sha256-wid4zL8fR53ZYy1ljOepzR77Dn6vWUUxuNnnWWBP3I8='; style-src 'self' 'unsafe-inline'; "
+        "img-src 'self' data:; object-src 'none'; form-action 'self'; frame-ancestors 'none'; base-uri 'self'"
+    ),
+    # Swagger UI: its script is a file (SpectacularSwaggerSplitView); its page has an inline <style> block and
+    # the UI sets style attributes and data: images; it fetches the schema from this site.
+    "/api/docs/": (
+        "default-src 'none'; script-src 'self'; style-src 'self' 'unsafe-inline'; img-src 'self' data:; "
+        "connect-src 'self'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'"
+    ),
+    "": _CSP_STRICT,
+}
+
+# --- Cache and sign-in throttling --------------------------------------------------------------------------
+# Login and API throttles count in this cache. With several web processes (gunicorn workers, several
+# machines) set CAIRN_CACHE_URL to a Redis server: each process has its own local memory cache, so without
+# it every process counts separately and the limits multiply.
+CAIRN_CACHE_URL = env_str("CAIRN_CACHE_URL", "") or ""
+if CAIRN_CACHE_URL:
+    if not CAIRN_CACHE_URL.startswith(("redis://", "rediss://", "unix://")):
+        raise ImproperlyConfigured(
+            "CAIRN_CACHE_URL must be a Redis URL (redis://host:6379/1, rediss://… or unix://…)."
+        )
+    CACHES = {
+        "default": {
+            "BACKEND": "django.core.cache.backends.redis.RedisCache",
+            "LOCATION": CAIRN_CACHE_URL,
+            "KEY_PREFIX": "cairn",
+        }
+    }
+else:
+    CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache", "LOCATION": "cairn"}}
+# Sign-in (both login pages and POST /api/v1/auth/token/) is refused for a while after this many failed
+# attempts for one username, or from one address, within the window (cairn/auth.py).
+CAIRN_LOGIN_FAILURES_PER_USERNAME = env_int("CAIRN_LOGIN_FAILURES_PER_USERNAME", 5, minimum=1)
+CAIRN_LOGIN_FAILURES_PER_ADDRESS = env_int("CAIRN_LOGIN_FAILURES_PER_ADDRESS", 20, minimum=1)
+CAIRN_LOGIN_WINDOW_MINUTES = env_int("CAIRN_LOGIN_WINDOW_MINUTES", 15, minimum=1)
+# Reverse proxies in front of Cairn that append the client's address to X-Forwarded-For (the production
+# settings expect one, as SECURE_PROXY_SSL_HEADER does). Too few and every client shares the proxy's
+# address; too many and a client can pick its own address by sending the header.
+CAIRN_TRUSTED_PROXIES = env_int("CAIRN_TRUSTED_PROXIES", 0 if DEBUG else 1, minimum=0)
 
 LOGGING = {
     "version": 1,

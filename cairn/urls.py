@@ -1,8 +1,9 @@
 from django.contrib import admin
 from django.urls import include, path
-from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
+from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerSplitView
 from rest_framework.routers import DefaultRouter
 
+from cairn import auth
 from governance import api as governance_api
 from governance import api_waivers
 from metrics import api as metrics_api
@@ -34,9 +35,11 @@ router.register("evidence", metrics_api.EvidenceViewSet, basename="evidence")
 admin.site.site_header = "Cairn"
 admin.site.site_title = "Cairn"
 admin.site.index_title = "Programs, roadmaps and evidence"
+admin.site.login_form = auth.AdminLoginForm  # throttled, like the dashboard's login
 
 urlpatterns = [
     path("", include("dashboard.urls")),
+    path("accounts/login/", auth.LoginView.as_view(), name="login"),  # throttled; the rest as Django ships it
     path("accounts/", include("django.contrib.auth.urls")),
     path("admin/", admin.site.urls),
     path("api/v1/imports/checklist/", roadmap_api.ChecklistImportView.as_view(), name="import-checklist"),
@@ -53,7 +56,8 @@ urlpatterns = [
         strategy_api.StrategyExportView.as_view(),
         name="export-strategy",
     ),
+    path("api/v1/auth/token/", auth.AuthTokenView.as_view(), name="auth-token"),
     path("api/v1/", include(router.urls)),
     path("api/schema/", SpectacularAPIView.as_view(), name="schema"),
-    path("api/docs/", SpectacularSwaggerView.as_view(url_name="schema"), name="api-docs"),
+    path("api/docs/", SpectacularSwaggerSplitView.as_view(url_name="schema"), name="api-docs"),
 ]

@@ -13,6 +13,10 @@ for name, value in {
     "CSRF_COOKIE_SECURE": "false",
     "ALLOWED_HOSTS": "testserver,localhost,127.0.0.1",
     "LOG_LEVEL": "WARNING",
+    # The API throttles count per user (SQLite reuses ids after a rollback) and per address (every test client
+    # is 127.0.0.1) across the whole run: limits no test reaches, over one second so each history stays short.
+    "CAIRN_API_THROTTLE_ANON": "10000/second",
+    "CAIRN_API_THROTTLE_USER": "10000/second",
 }.items():
     os.environ.setdefault(name, value)
 os.environ["CELERY_BROKER_URL"] = ""  # unit tests run tasks eagerly; the services suite starts real workers
