@@ -43,8 +43,10 @@ if TYPE_CHECKING:
 
 logger = logging.getLogger(__name__)
 
-# Slack beyond a run's own worst case (attempts × timeout + backoff) before it counts as abandoned.
-ABANDONED_AFTER = timedelta(minutes=2)
+
+def abandoned_after() -> timedelta:
+    """Slack beyond a run's own worst case (attempts × timeout + backoff) before it counts as abandoned."""
+    return timedelta(seconds=settings.CAIRN_COLLECTOR_ABANDONED_AFTER_SECONDS)
 
 
 # Collectors may only read credentials meant for them: without the prefix a manager could have the worker send
@@ -314,6 +316,11 @@ def _redact(result: Result, headers: dict[str, str]) -> None:
         for secret in {value, value.partition(" ")[2]} - {""}:
             result.excerpt = result.excerpt.replace(secret, "***")
             result.error = result.error.replace(secret, "***")
+            # The excerpt was cut to its length before this: it may end in the first part of the credential.
+            for length in range(len(secret) - 1, 3, -1):
+                if result.excerpt.endswith(secret[:length]):
+                    result.excerpt = result.excerpt[:-length] + "***"
+                    break
 
 
 def backoff_seconds(attempt: int) -> float:
@@ -437,7 +444,7 @@ def runs_claim_due(*, now: datetime | None = None) -> list[CollectionRun]:
 
 def run_deadline(source: EvidenceSource, max_attempts: int) -> timedelta:
     backoff = settings.CAIRN_COLLECTOR_BACKOFF_MS / 1000 * (2**max_attempts)
-    return timedelta(seconds=float(source.timeout_seconds) * max_attempts + backoff) + ABANDONED_AFTER
+    return timedelta(seconds=float(source.timeout_seconds) * max_attempts + backoff) + abandoned_after()
 
 
 def runs_reclaim_abandoned(*, now: datetime) -> list[CollectionRun]:
@@ -446,7 +453,7 @@ def runs_reclaim_abandoned(*, now: datetime) -> list[CollectionRun]:
     max_attempts = settings.CAIRN_COLLECTOR_MAX_ATTEMPTS
     reclaimed = []
     candidates = CollectionRun.objects.filter(
-        status=CollectionRun.Status.RUNNING, started_at__lt=now - ABANDONED_AFTER
+        status=CollectionRun.Status.RUNNING, started_at__lt=now - abandoned_after()
     ).select_related("source")
     for run in candidates:
         if run.started_at > now - run_deadline(run.source, max_attempts):
