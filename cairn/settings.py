@@ -296,6 +296,9 @@ CAIRN_REVIEW_DUE_SOON_DAYS = env_int("CAIRN_REVIEW_DUE_SOON_DAYS", 14, minimum=0
 CAIRN_REVIEW_ESCALATION_DAYS = env_int("CAIRN_REVIEW_ESCALATION_DAYS", 14, minimum=0)
 CAIRN_ACKNOWLEDGEMENT_DAYS = env_int("CAIRN_ACKNOWLEDGEMENT_DAYS", 14, minimum=0)
 CAIRN_WAIVER_EXPIRY_NOTICE_DAYS = env_int("CAIRN_WAIVER_EXPIRY_NOTICE_DAYS", 14, minimum=0)
+# The dashboard scores a program once for all its readers and reuses the figures this many seconds while its
+# items, measurements, evidence and snapshots are unchanged (0: score on every request).
+CAIRN_DASHBOARD_CACHE_SECONDS = env_int("CAIRN_DASHBOARD_CACHE_SECONDS", 30, minimum=0)
 # Executive scorecards: how many top risks page 2 lists (the appendix has every requirement).
 CAIRN_SCORECARD_TOP_RISKS = env_int("CAIRN_SCORECARD_TOP_RISKS", 12, minimum=1)
 # Checklist spreadsheets: largest file accepted (bytes), and above how many rows an import runs in Celery.

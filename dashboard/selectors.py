@@ -11,10 +11,11 @@ from dataclasses import dataclass
 from datetime import date, timedelta
 
 from django.conf import settings
-from django.db.models import Count, OuterRef, Subquery
+from django.db.models import Count, Max, OuterRef, Subquery
 from django.utils import timezone
 
 from governance.models import ControlledDocument
+from metrics.models import Evidence, Measurement
 from metrics.selectors import items_with_latest_evidence
 from roadmap.models import ChecklistItem, Program
 from roadmap.selectors import Progress, program_progress
@@ -101,3 +102,26 @@ def program_summaries(programs: Iterable[Program], *, today: date | None = None)
             )
         )
     return summaries
+
+
+def program_inputs_fingerprint(program: Program) -> str:
+    """A value that changes whenever one of the program's items changes or is added, or a measurement, evidence
+    or snapshot is recorded for it: the dashboard's cache key. One query."""
+
+    def latest(queryset: object, field: str = "pk") -> Subquery:
+        return Subquery(queryset.order_by(f"-{field}").values(field)[:1])  # type: ignore[attr-defined]
+
+    items = ChecklistItem.objects.filter(program=OuterRef("pk")).order_by().values("program")
+    row = (
+        Program.objects.filter(pk=program.pk)
+        .annotate(
+            items_changed=Subquery(items.annotate(changed=Max("updated_at")).values("changed")[:1]),
+            items_count=Subquery(items.annotate(count=Count("pk")).values("count")[:1]),
+            measurement=latest(Measurement.objects.filter(metric__program=OuterRef("pk"))),
+            evidence=latest(Evidence.objects.filter(item__program=OuterRef("pk"))),
+            snapshot=latest(Snapshot.objects.filter(program=OuterRef("pk"))),
+        )
+        .values_list("updated_at", "items_changed", "items_count", "measurement", "evidence", "snapshot")
+        .get()
+    )
+    return ":".join(str(value) for value in row).replace(" ", "_")

@@ -8,10 +8,14 @@ from __future__ import annotations
 
 import itertools
 import re
+from dataclasses import dataclass
+from datetime import date, datetime
 from typing import Any
 
+from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
+from django.core.cache import cache
 from django.core.exceptions import ValidationError
 from django.http import Http404, HttpRequest, HttpResponse, HttpResponseRedirect
 from django.shortcuts import render
@@ -23,12 +27,12 @@ from django.views.decorators.http import require_POST
 from reportlab.graphics import renderSVG
 from reportlab.graphics.shapes import Drawing
 
-from dashboard.selectors import program_summaries
+from dashboard.selectors import program_inputs_fingerprint, program_summaries
 from roadmap import access
 from roadmap.models import Program
 from scorecards import charts, services
 from scorecards.models import Scorecard
-from scorecards.report import area_rows, phase_strip_rows, scorecard_report
+from scorecards.report import ScorecardReport, area_rows, phase_strip_rows, scorecard_report
 
 _chart_ids = itertools.count(1)
 WEB_FONTS = "Helvetica, Arial, 'DejaVu Sans', sans-serif"
@@ -89,13 +93,59 @@ def program_list(request: HttpRequest) -> HttpResponse:
     return render(request, "dashboard/program_list.html", {"summaries": program_summaries(programs)})
 
 
+@dataclass(frozen=True)
+class ProgramFigures:
+    """Everything on a program's dashboard that is the same for every reader: the costly part of the page."""
+
+    report: ScorecardReport
+    area_chart: SafeString
+    trend_chart: SafeString
+    phase_strip: SafeString
+    sparklines: dict[str, SafeString]
+    computed_at: datetime
+
+
+def program_figures(program: Program) -> ProgramFigures:
+    """The program's live figures, computed at most once per CAIRN_DASHBOARD_CACHE_SECONDS for unchanged inputs.
+
+    Scoring a program reads and scores every item (about a second for 5,000), so readers share one computation.
+    The cache key holds the inputs' fingerprint: a changed item, a new measurement, evidence or snapshot shows on
+    the next request; what the fingerprint does not see (waivers, documents, phases) within the cache time.
+    """
+    today = timezone.localdate()
+    key = f"dashboard:figures:{program.pk}:{today.isoformat()}:{program_inputs_fingerprint(program)}"
+    figures = cache.get(key) if settings.CAIRN_DASHBOARD_CACHE_SECONDS else None
+    if figures is None:
+        figures = _compute_figures(program, today)
+        if settings.CAIRN_DASHBOARD_CACHE_SECONDS:
+            cache.set(key, figures, settings.CAIRN_DASHBOARD_CACHE_SECONDS)
+    return figures
+
+
+def _compute_figures(program: Program, today: date) -> ProgramFigures:
+    now = timezone.now()
+    snapshot = services.snapshot_build(program=program, day=today, as_of=now)
+    previous = services.snapshot_before(program=program, day=today)
+    report = scorecard_report(program=program, snapshot=snapshot, previous=previous)
+    report.requirements = []  # the PDF's appendix; the page does not show it, and the cache need not hold it
+    return ProgramFigures(
+        report=report,
+        area_chart=svg(charts.area_chart(area_rows(report)), "Maturity score by capability area"),
+        trend_chart=svg(charts.trend_chart(report.trend), "Score over the stored snapshots"),
+        phase_strip=svg(charts.phase_strip(phase_strip_rows(report)), "Phases with their status"),
+        sparklines={
+            metric.key: svg(charts.sparkline(metric.series), f"Recent values of {metric.name}")
+            for metric in report.metrics
+            if metric.series
+        },
+        computed_at=now,
+    )
+
+
 @login_required
 def program_dashboard(request: HttpRequest, key: str) -> HttpResponse:
     program = _visible_program(request, key)
-    today = timezone.localdate()
-    snapshot = services.snapshot_build(program=program, day=today, as_of=timezone.now())
-    previous = services.snapshot_before(program=program, day=today)
-    report = scorecard_report(program=program, snapshot=snapshot, previous=previous)
+    figures = program_figures(program)
     # Scorecards are for executives, managers and auditors; for_user leaves them out for anyone else.
     latest = (
         Scorecard.objects.for_user(request.user)
@@ -105,20 +155,14 @@ def program_dashboard(request: HttpRequest, key: str) -> HttpResponse:
     )
     context: dict[str, Any] = {
         "program": program,
-        "report": report,
+        "report": figures.report,
+        "computed_at": figures.computed_at,
         "latest_scorecard": latest,
         "can_generate": access.can_manage_program(request.user, program.pk),
-        "area_chart": svg(
-            charts.area_chart(area_rows(report)),
-            "Maturity score by capability area",
-        ),
-        "trend_chart": svg(charts.trend_chart(report.trend), "Score over the stored snapshots"),
-        "phase_strip": svg(charts.phase_strip(phase_strip_rows(report)), "Phases with their status"),
-        "sparklines": {
-            metric.key: svg(charts.sparkline(metric.series), f"Recent values of {metric.name}")
-            for metric in report.metrics
-            if metric.series
-        },
+        "area_chart": figures.area_chart,
+        "trend_chart": figures.trend_chart,
+        "phase_strip": figures.phase_strip,
+        "sparklines": figures.sparklines,
     }
     return render(request, "dashboard/program.html", context)
 

@@ -398,6 +398,8 @@ class ChecklistItem(models.Model):
             models.Index(fields=["owner", "status"], name="item_owner_status_idx"),
             models.Index(fields=["phase", "status"], name="item_phase_status_idx"),
             models.Index(fields=["program", "level"], name="item_program_level_idx"),
+            # The API's and the admin's item lists: one program's items in document order, a page at a time.
+            models.Index(fields=["program", "order", "id"], name="item_program_order_idx"),
         ]
 
     def __str__(self) -> str:

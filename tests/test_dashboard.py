@@ -17,7 +17,7 @@ from django.utils import timezone
 from governance.models import ControlledDocument
 from metrics.models import Evidence, Measurement, Metric
 from roadmap.models import ChecklistItem, Program, ProgramMembership, Role
-from roadmap.services import membership_save
+from roadmap.services import checklist_items_set_status, membership_save
 from scorecards import services
 from scorecards.models import Scorecard
 from strategy.services import strategy_import
@@ -378,7 +378,8 @@ def _queries(client: Client, url: str) -> int:
     return len(captured)
 
 
-def test_the_dashboard_runs_the_same_queries_for_20_and_400_items(team, django_assert_num_queries):
+def test_the_dashboard_runs_the_same_queries_for_20_and_400_items(team, django_assert_num_queries, settings):
+    settings.CAIRN_DASHBOARD_CACHE_SECONDS = 0  # the scoring itself, on every request
     owners = [team.manager, team.contributor, team.executive, None]
     MetricFactory(program=team.program)
     _items(team.program, 20, owners)
@@ -454,3 +455,40 @@ def test_it_names_web_fonts_in_its_charts(team):
 
     assert "Helvetica-Bold" not in html  # a PDF font name; browsers fall back to a serif
     assert 'font-weight="bold"' in html  # the phase strip's codes (attributes: the CSP refuses style="…")
+
+
+def test_it_scores_a_program_once_for_all_its_readers_while_nothing_changes(team, monkeypatch):
+    MetricFactory(program=team.program)
+    _items(team.program, 20, [team.manager, None])
+    scored = []
+    build = services.snapshot_build
+    monkeypatch.setattr(services, "snapshot_build", lambda **kwargs: scored.append(1) or build(**kwargs))
+
+    first = client_for(team.executive).get(DASHBOARD)
+    second = client_for(team.manager).get(DASHBOARD)
+
+    assert first.status_code == second.status_code == 200
+    assert len(scored) == 1
+    assert first.context["report"].current == second.context["report"].current
+    assert second.context["can_generate"] and not first.context["can_generate"]  # per reader, never cached
+
+
+def test_it_shows_an_item_change_on_the_next_request_despite_the_cache(team):
+    client = client_for(team.executive)
+    before = client.get(DASHBOARD).context["report"].phases[0].progress_label
+    checklist_items_set_status(item_ids=[team.unowned_item.pk], status="done", by=team.manager)
+
+    after = client.get(DASHBOARD).context["report"].phases[0].progress_label
+
+    assert before != after
+
+
+def test_it_shows_a_new_measurement_on_the_next_request_despite_the_cache(team):
+    metric = MetricFactory(program=team.program, name="Deploys", target=Decimal("10"))
+    client = client_for(team.executive)
+    before = {m.key: m.latest for m in client.get(DASHBOARD).context["report"].metrics}
+    Measurement.objects.create(metric=metric, value=Decimal("7"), observed_at=timezone.now())
+
+    after = {m.key: m.latest for m in client.get(DASHBOARD).context["report"].metrics}
+
+    assert before[metric.key] != after[metric.key]
