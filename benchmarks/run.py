@@ -1,8 +1,10 @@
 """Run the benchmarks: `python -m benchmarks.run [NAME_SUBSTRING ...]`.
 
-Each `benchmarks/bench_*.py` module exposes `run() -> list[Figure]`. Arguments keep only the modules whose
-name contains one of them. All selected modules run in one throwaway database; the exit status is 1 when
-a figure misses its target, a benchmark raises, or nothing was measured at all.
+Each `benchmarks/bench_*.py` module exposes `run() -> list[Figure]`; one that only means something on some
+databases names them in `VENDORS` (e.g. `("postgresql",)`) and is skipped, with a line saying so, on the
+others. Arguments keep only the modules whose name contains one of them. All selected modules run in one
+throwaway database; the exit status is 1 when a figure misses its target, a benchmark raises, or nothing was
+measured at all.
 """
 
 from __future__ import annotations
@@ -50,7 +52,16 @@ def _selected(name: str, substrings: Sequence[str]) -> bool:
 
 
 def _run_one(name: str, load: Callable[[], ModuleType]) -> list[Figure]:
-    figures = load().run()
+    from django.db import connection
+
+    module = load()
+    vendors = getattr(module, "VENDORS", None)
+    if vendors is not None and connection.vendor not in vendors:
+        print(
+            f"bench {name}: measured on {', '.join(vendors)} only, skipped on {connection.vendor}", flush=True
+        )
+        return []
+    figures = module.run()
     if not figures:
         # A benchmark that measured nothing would otherwise look like one that met every target.
         raise RuntimeError(f"{name}.run() returned no figures")
@@ -96,7 +107,7 @@ def main(
                 print(f"benchmark {name} raised; continuing with the others", file=sys.stderr, flush=True)
                 failed.append(name)
     _report(figures, failed)
-    return 1 if failed or not all(figure.ok for figure in figures) else 0
+    return 1 if failed or not figures or not all(figure.ok for figure in figures) else 0
 
 
 if __name__ == "__main__":

@@ -162,6 +162,28 @@ def test_it_exits_1_when_no_benchmark_matches_the_filter(capsys: pytest.CaptureF
     assert "no benchmarks matching 'nothing_like_this'" in capsys.readouterr().err
 
 
+def test_it_skips_a_benchmark_meant_for_other_databases_with_a_line_saying_so(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    elsewhere = raising("bench_elsewhere")  # raises if run at all
+    elsewhere.VENDORS = ("oracle",)  # type: ignore[attr-defined]
+
+    assert run_main([], [elsewhere, passing("bench_a")]) == 0
+    assert (
+        f"bench bench_elsewhere: measured on oracle only, skipped on {connection.vendor}"
+        in capsys.readouterr().out
+    )
+    # Skipped and nothing else selected: nothing was measured, which is a failure.
+    assert run_main(["elsewhere"], [elsewhere]) == 1
+
+
+def test_it_runs_a_benchmark_on_the_databases_it_names() -> None:
+    here = missing("bench_here")
+    here.VENDORS = (connection.vendor,)  # type: ignore[attr-defined]
+
+    assert run_main([], [here]) == 1  # it ran, and its figure missed
+
+
 def test_it_runs_only_the_benchmarks_whose_name_matches(capsys: pytest.CaptureFixture[str]) -> None:
     assert run_main(["import"], [missing("bench_export"), passing("bench_import")]) == 0
     assert "bench_export" not in capsys.readouterr().out
