@@ -7,6 +7,7 @@ A program that never had a document is written from its outline in the same stru
 
 from __future__ import annotations
 
+import re
 from collections import defaultdict
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
@@ -57,12 +58,21 @@ def _document_value(document: ControlledDocument | None, field: str) -> str:
     return str(getattr(document, DOCUMENT_COLUMNS[field], "") or "") if document is not None else ""
 
 
+_LINE_BREAKS = re.compile(r"[\r\n\v\f\x1c-\x1e\x85\u2028\u2029]+")
+
+
+def one_line(text: str) -> str:
+    """`text` on one line: a title written with a line break would otherwise start a heading or an item of its own
+    when the export is imported again (markdown injection)."""
+    return _LINE_BREAKS.sub(" ", text)
+
+
 def _task_line(prefix: str, item: ChecklistItem) -> str:
-    return f"{prefix}- [{'x' if item.status == 'done' else ' '}] {item.title}"
+    return f"{prefix}- [{'x' if item.status == 'done' else ' '}] {one_line(item.title)}"
 
 
 def _labelled_line(prefix: str, label: str, text: str) -> str:
-    return f"{prefix}- **{label}:** {text}".rstrip()
+    return f"{prefix}- **{one_line(label)}:** {one_line(text)}".rstrip()
 
 
 def _item_line(prefix: str, item: ChecklistItem) -> str:
@@ -105,7 +115,11 @@ def render_from_source(
             mark = line[parsed.mark_column]
             wanted = (mark if mark in "xX" else "x") if item.status == "done" else " "
             end = parsed.text_column + len(parsed.title)
-            title = item.title if normalise_text(item.title) != normalise_text(parsed.title) else parsed.title
+            title = (
+                one_line(item.title)
+                if normalise_text(item.title) != normalise_text(parsed.title)
+                else parsed.title
+            )
             line = f"{line[: parsed.mark_column]}{wanted}{line[parsed.mark_column + 1 : parsed.text_column]}{title}{line[end:]}"
         elif item.description != parsed.description:
             line = f"{line[: parsed.text_column]}{item.description}{line[parsed.text_column + len(parsed.description) :]}"
@@ -242,9 +256,9 @@ def render_generated(
     front = _front_matter(program, document)
     if front:
         out += ["---", *yaml.safe_dump(front, sort_keys=False, allow_unicode=True).splitlines(), "---", ""]
-    out.append(f"# {program.title}")
+    out.append(f"# {one_line(program.title)}")
     if program.subtitle:
-        out.append(f"## {program.subtitle}")
+        out.append(f"## {one_line(program.subtitle)}")
     header = [
         f"**{CONTROL_FIELD_NAMES[field]}:** {_document_value(document, field)}  "
         for field in HEADER_FIELDS
@@ -267,12 +281,12 @@ def render_generated(
     def write(section: Section, depth: int, number: int) -> None:
         indent = ""
         if section.style == "numbered":
-            out.append(f"{number}. **{section.title}**")
+            out.append(f"{number}. **{one_line(section.title)}**")
             indent = "   "
         elif section.style == "bold":
-            out.append(f"**{section.title}:**")
+            out.append(f"**{one_line(section.title)}:**")
         else:
-            out.extend(["", f"{'#' * min(depth + 1, 6)} {section.title}"])
+            out.extend(["", f"{'#' * min(depth + 1, 6)} {one_line(section.title)}"])
             if section.phase is not None and section.phase.objectives:
                 out.append(f"**Objectives:** {section.phase.objectives}")
             if section.title.casefold() == "executive summary" and program.summary:

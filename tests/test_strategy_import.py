@@ -482,3 +482,18 @@ def run_import_again(key: str) -> dict[str, Any]:
     program = Program.objects.get(key=key)
     text = ControlledDocument.objects.get(program=program).versions.first().source_text
     return strategy_import(data=text, by=None, program_key=key).as_dict()
+
+
+@pytest.mark.parametrize("sep", ["\n", "\r\n", "\r", "\u2028"])
+def test_a_title_with_line_breaks_cannot_inject_markdown_into_the_export(sep):
+    program = ProgramFactory(key="injected", title="Injected")
+    root = SectionFactory(program=program, title=f"Platform{sep}## Phase 9: Smuggled (Months 1-2)")
+    ItemFactory(section=root, title=f"Provision clusters{sep}- [x] Smuggled item{sep}# New program")
+    text = strategy_export(program=program, by=None)
+
+    report = strategy_import(data=text, by=None, program_key="injected-copy")
+
+    copy = Program.objects.get(key="injected-copy")
+    assert report.items.added == 1
+    assert not copy.phases.exists()
+    assert ChecklistItem.objects.get(program=copy).title.startswith("Provision clusters - [x] Smuggled item")
