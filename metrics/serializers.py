@@ -13,6 +13,7 @@ from django.utils import timezone
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
+from cairn.api import KeyRelatedField
 from metrics import selectors
 from metrics.models import CollectionRun, Evidence, EvidenceSource, Measurement, Metric
 from roadmap.models import ChecklistItem, Program, Section
@@ -67,14 +68,12 @@ class ItemFreshnessSerializer(FreshnessSerializer):
 
 class MetricSerializer(ScopedRelatedMixin, serializers.ModelSerializer):
     scoped_fields = {"category": Section}
-    program = serializers.SlugRelatedField(
-        slug_field="key", queryset=Program.objects.none(), help_text="Program key."
-    )
+    program = KeyRelatedField(slug_field="key", queryset=Program.objects.none(), help_text="Program key.")
     key = serializers.SlugField(
         required=False, help_text="Stable identifier; made from the name when omitted."
     )
     owner = serializers.SlugRelatedField(
-        slug_field="username", read_only=True, help_text="Username of the owner."
+        slug_field="username", read_only=True, allow_null=True, help_text="Username of the owner."
     )
     latest_value = serializers.DecimalField(max_digits=18, decimal_places=6, read_only=True, allow_null=True)
     freshness = serializers.SerializerMethodField()
@@ -135,9 +134,7 @@ class MeasurementSerializer(ScopedRelatedMixin, serializers.ModelSerializer):
 
 class EvidenceSourceSerializer(ScopedRelatedMixin, serializers.ModelSerializer):
     scoped_fields = {"metric": Metric, "items": ChecklistItem}
-    program = serializers.SlugRelatedField(
-        slug_field="key", queryset=Program.objects.none(), help_text="Program key."
-    )
+    program = KeyRelatedField(slug_field="key", queryset=Program.objects.none(), help_text="Program key.")
     items = serializers.PrimaryKeyRelatedField(
         many=True, queryset=ChecklistItem.objects.none(), required=False, help_text="Checklist item ids."
     )

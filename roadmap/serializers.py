@@ -7,6 +7,7 @@ from typing import Any
 from django.contrib.auth import get_user_model
 from rest_framework import serializers
 
+from cairn.api import KeyRelatedField
 from roadmap.models import ChecklistItem, ImportRun, Phase, Program, ProgramMembership, Section
 from roadmap.selectors import PhaseHealth, Progress
 
@@ -53,7 +54,7 @@ class ProgramSerializer(serializers.ModelSerializer):
 
 
 class PhaseSerializer(serializers.ModelSerializer):
-    program = serializers.SlugRelatedField(slug_field="key", queryset=Program.objects.none())
+    program = KeyRelatedField(slug_field="key", queryset=Program.objects.none())
     planned_start = serializers.DateField(read_only=True)
     planned_end = serializers.DateField(read_only=True)
     health = serializers.SerializerMethodField()
@@ -87,7 +88,7 @@ class PhaseSerializer(serializers.ModelSerializer):
 
 
 class SectionSerializer(serializers.ModelSerializer):
-    program = serializers.SlugRelatedField(slug_field="key", queryset=Program.objects.none())
+    program = KeyRelatedField(slug_field="key", queryset=Program.objects.none())
     path = serializers.SerializerMethodField()
     progress = serializers.SerializerMethodField()
 
@@ -121,7 +122,7 @@ class SectionSerializer(serializers.ModelSerializer):
 
 
 class ChecklistItemSerializer(serializers.ModelSerializer):
-    program = serializers.SlugRelatedField(slug_field="key", queryset=Program.objects.none())
+    program = KeyRelatedField(slug_field="key", queryset=Program.objects.none())
     section = serializers.PrimaryKeyRelatedField(queryset=Section.objects.none())
     phase = serializers.SlugRelatedField(slug_field="code", read_only=True)
     owner = serializers.CharField(
