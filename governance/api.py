@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from typing import Any
 
+import django_filters
 from django.db.models import Q, QuerySet
 from django.utils import timezone
 from drf_spectacular.utils import extend_schema, inline_serializer
@@ -17,6 +18,26 @@ from rest_framework.response import Response
 
 from governance import services
 from governance.models import Acknowledgement, Approval, ControlledDocument, DocumentVersion, Review
+
+
+def visible_to_caller(model: type[ControlledDocument | DocumentVersion]) -> Any:
+    """A foreign-key filter's choices: only rows the caller sees, so an invisible id is refused like an unknown
+    one (django-filter would otherwise check the id against every row and tell the two apart)."""
+
+    def queryset(request: Request | None) -> QuerySet:
+        return model.objects.for_user(request.user) if request is not None else model.objects.none()
+
+    return queryset
+
+
+def versions_acknowledgeable_by_caller(request: Request | None) -> QuerySet[DocumentVersion]:
+    """Versions of the caller's programs, and those someone outside the program was asked to acknowledge."""
+    if request is None:
+        return DocumentVersion.objects.none()
+    return DocumentVersion.objects.filter(
+        Q(pk__in=DocumentVersion.objects.for_user(request.user).values("pk"))
+        | Q(acknowledgements__user=request.user)
+    ).distinct()
 
 
 class DocumentSerializer(serializers.ModelSerializer):
@@ -93,12 +114,20 @@ class VersionSerializer(serializers.ModelSerializer):
 
 
 DecisionSerializer = inline_serializer(
-    "VersionDecision", {"comment": serializers.CharField(required=False, default="")}
+    "VersionDecision", {"comment": serializers.CharField(required=False, default="", allow_blank=True)}
 )
 
 
 class PublishSerializer(serializers.Serializer):
     effective_on = serializers.DateField(required=False, help_text="Default: today.")
+
+
+class VersionFilterSet(django_filters.FilterSet):
+    document = django_filters.ModelChoiceFilter(queryset=visible_to_caller(ControlledDocument))
+
+    class Meta:
+        model = DocumentVersion
+        fields = ["document", "state"]
 
 
 class VersionViewSet(
@@ -111,7 +140,7 @@ class VersionViewSet(
     """Versions and their workflow: submit, approve, request changes, reject, publish, mark obsolete."""
 
     serializer_class = VersionSerializer
-    filterset_fields = ["document", "state"]
+    filterset_class = VersionFilterSet
 
     def get_queryset(self) -> QuerySet[DocumentVersion]:
         return DocumentVersion.objects.for_user(self.request.user).select_related("document", "created_by")
@@ -148,9 +177,14 @@ class VersionViewSet(
         return self._respond(services.version_submit(version=self.get_object(), by=request.user))
 
     def _decide(self, request: Request, decision: str) -> Response:
-        comment = str(request.data.get("comment", ""))
+        # Validated like any body: a JSON null or list was a 500, a NUL in the comment a 500 on PostgreSQL.
+        payload = type(DecisionSerializer)(data=request.data)
+        payload.is_valid(raise_exception=True)
         approval = services.version_decide(
-            version=self.get_object(), by=request.user, decision=decision, comment=comment
+            version=self.get_object(),
+            by=request.user,
+            decision=decision,
+            comment=payload.validated_data["comment"],
         )
         return self._respond(approval.version)
 
@@ -214,11 +248,19 @@ class CompleteSerializer(serializers.Serializer):
     comment = serializers.CharField(required=False, default="")
 
 
+class ReviewFilterSet(django_filters.FilterSet):
+    document = django_filters.ModelChoiceFilter(queryset=visible_to_caller(ControlledDocument))
+
+    class Meta:
+        model = Review
+        fields = ["document", "state", "kind"]
+
+
 class ReviewViewSet(
     mixins.ListModelMixin, mixins.RetrieveModelMixin, mixins.CreateModelMixin, viewsets.GenericViewSet
 ):
     serializer_class = ReviewSerializer
-    filterset_fields = ["document", "state", "kind"]
+    filterset_class = ReviewFilterSet
 
     def get_queryset(self) -> QuerySet[Review]:
         return Review.objects.filter(
@@ -259,11 +301,19 @@ class ApprovalSerializer(serializers.ModelSerializer):
         read_only_fields = fields
 
 
+class ApprovalFilterSet(django_filters.FilterSet):
+    version = django_filters.ModelChoiceFilter(queryset=visible_to_caller(DocumentVersion))
+
+    class Meta:
+        model = Approval
+        fields = ["version", "decision"]
+
+
 class ApprovalViewSet(viewsets.ReadOnlyModelViewSet):
     """Approvals are append-only: they are made through a version's approve / request-changes / reject."""
 
     serializer_class = ApprovalSerializer
-    filterset_fields = ["version", "decision"]
+    filterset_class = ApprovalFilterSet
 
     def get_queryset(self) -> QuerySet[Approval]:
         return Approval.objects.filter(
@@ -280,10 +330,18 @@ class AcknowledgementSerializer(serializers.ModelSerializer):
         read_only_fields = fields
 
 
+class AcknowledgementFilterSet(django_filters.FilterSet):
+    version = django_filters.ModelChoiceFilter(queryset=versions_acknowledgeable_by_caller)
+
+    class Meta:
+        model = Acknowledgement
+        fields = ["version"]
+
+
 class AcknowledgementViewSet(viewsets.ReadOnlyModelViewSet):
     serializer_class = AcknowledgementSerializer
     queryset = Acknowledgement.objects.none()  # for the schema; get_queryset scopes every request
-    filterset_fields = ["version"]
+    filterset_class = AcknowledgementFilterSet
 
     def get_queryset(self) -> QuerySet[Acknowledgement]:
         # Readers outside the program are asked to acknowledge too: they see their own requests.

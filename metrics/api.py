@@ -22,7 +22,7 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.throttling import AnonRateThrottle
 
-from cairn.api import Pagination
+from cairn.api import Pagination, UtcIsoDateTimeFilter
 from metrics import selectors, services
 from metrics.models import CollectionRun, Evidence, EvidenceSource, Measurement, Metric
 from metrics.serializers import (
@@ -98,8 +98,8 @@ class MetricViewSet(
 
 class MeasurementFilterSet(django_filters.FilterSet):
     program = django_filters.CharFilter(field_name="metric__program__key", help_text="Program key.")
-    observed_after = django_filters.IsoDateTimeFilter(field_name="observed_at", lookup_expr="gte")
-    observed_before = django_filters.IsoDateTimeFilter(field_name="observed_at", lookup_expr="lt")
+    observed_after = UtcIsoDateTimeFilter(field_name="observed_at", lookup_expr="gte")
+    observed_before = UtcIsoDateTimeFilter(field_name="observed_at", lookup_expr="lt")
     metric = django_filters.ModelChoiceFilter(queryset=visible_to_caller(Metric))
 
     class Meta:
@@ -363,7 +363,7 @@ class EvidenceViewSet(
         responses=ItemFreshnessSerializer(many=True),
     )
     @action(detail=False, methods=["get"], filterset_class=None, pagination_class=Pagination)
-    def freshness(self, request: Request) -> Response:
+    def freshness(self, request: Request, format: str | None = None) -> Response:
         """Each checklist item's latest evidence: how old, and whether fresh, stale, expired or missing."""
         items = ChecklistItem.objects.for_user(request.user).filter(archived_at__isnull=True)
         if program := request.query_params.get("program"):
@@ -385,7 +385,7 @@ class EvidenceViewSet(
 
     @extend_schema(responses={(200, "application/octet-stream"): OpenApiTypes.BINARY, 404: None})
     @action(detail=True, methods=["get"])
-    def file(self, request: Request, pk: str | None = None) -> FileResponse:
+    def file(self, request: Request, pk: str | None = None, format: str | None = None) -> FileResponse:
         """The attached file, as uploaded."""
         evidence = self.get_object()
         if not evidence.file:

@@ -70,14 +70,26 @@ class ScopedHistoryAdmin(SimpleHistoryAdmin):
         if self.get_object(request, unquote(object_id)) is None:
             raise Http404("No such object.")
 
+    def _keeps_versions(self) -> bool:
+        return hasattr(self.model._meta, "simple_history_manager_attribute")
+
     def history_view(self, request: HttpRequest, object_id: str, extra_context: Any = None) -> HttpResponse:
         self._require_visible(request, object_id)
+        if not self._keeps_versions():  # a model without HistoricalRecords: the admin's own change log
+            return admin.ModelAdmin.history_view(self, request, object_id, extra_context)
         return super().history_view(request, object_id, extra_context)
 
     def history_form_view(
         self, request: HttpRequest, object_id: str, version_id: str, extra_context: Any = None
     ) -> HttpResponse:
         self._require_visible(request, object_id)
+        if not self._keeps_versions():
+            raise Http404("This object keeps no versions.")
+        # django-simple-history saves a posted (reverted) version without asking whether the user may change it.
+        if request.method == "POST" and not self.has_change_permission(
+            request, self.get_object(request, unquote(object_id))
+        ):
+            raise PermissionDenied
         return super().history_form_view(request, object_id, version_id, extra_context)
 
 

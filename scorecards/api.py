@@ -242,7 +242,7 @@ class ScorecardViewSet(
         description="The archived PDF, exactly as generated (its sha256 is in the `X-Content-SHA256` header).",
     )
     @action(detail=True, methods=["get"], url_path="pdf", renderer_classes=[JSONRenderer, PDFRenderer])
-    def pdf(self, request: Request, pk: str | None = None) -> HttpResponse:
+    def pdf(self, request: Request, pk: str | None = None, format: str | None = None) -> HttpResponse:
         scorecard = self.get_object()
         try:
             return scorecard_pdf_response(scorecard)
