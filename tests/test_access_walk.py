@@ -39,6 +39,8 @@ from scorecards import services as scorecard_services
 from scorecards.models import Scorecard, Snapshot
 from tests.factories import ItemFactory, MetricFactory, PhaseFactory, ProgramFactory, SectionFactory, member
 
+pytestmark = pytest.mark.heavy
+
 PERSONAS = ["manager", "contributor", "executive", "auditor", "outsider", "anonymous"]
 TEAM = ["manager", "contributor", "executive", "auditor"]
 MISSING_ID = 987654321

@@ -32,7 +32,7 @@ from schemathesis.specs.openapi.checks import (
 from cairn.wsgi import application
 from tests.factories import ItemFactory, MetricFactory
 
-pytestmark = pytest.mark.django_db
+pytestmark = [pytest.mark.django_db, pytest.mark.heavy]
 
 # Hypothesis examples per operation for the manager. ~91 operations x (8 + 2 anonymous) is ~900 requests: about
 # 40 s of CPU for the whole module on SQLite (a bit more on PostgreSQL), within CI's budget on 2 cores. Eight is
