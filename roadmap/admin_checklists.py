@@ -9,6 +9,7 @@ from __future__ import annotations
 from typing import Any
 
 from django import forms
+from django.conf import settings
 from django.contrib import admin, messages
 from django.core.exceptions import PermissionDenied
 from django.db.models import QuerySet
@@ -19,7 +20,7 @@ from django.utils.html import format_html, format_html_join
 from import_export.admin import ExportMixin
 
 from cairn import outbox
-from cairn.lib.uploads import stash_upload, take_upload
+from cairn.lib.uploads import read_upload, stash_upload, take_upload
 from roadmap import checklists
 from roadmap.models import ImportRun, Program
 from roadmap.resources import EXPORT_FORMATS, ChecklistItemResource
@@ -88,7 +89,7 @@ class ChecklistImportExportMixin(ExportMixin):
         form = ChecklistUploadForm(request.POST or None, request.FILES or None, user=request.user)
         if request.method == "POST" and form.is_valid():
             upload = form.cleaned_data["file"]
-            data = upload.read()
+            data = read_upload(upload, limit=settings.CAIRN_CHECKLIST_MAX_BYTES)
             mapping_file = form.cleaned_data.get("mapping_file")
             mapping_text = mapping_file.read().decode("utf-8", "replace") if mapping_file else ""
             program = form.cleaned_data["program"]

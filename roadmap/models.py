@@ -418,11 +418,7 @@ class ChecklistItem(models.Model):
 
     @property
     def is_overdue(self) -> bool:
-        return (
-            self.due_date is not None
-            and self.due_date < timezone.localdate()
-            and self.status not in (self.Status.DONE, self.Status.NOT_APPLICABLE)
-        )
+        return item_is_overdue(due_date=self.due_date, status=self.status, today=timezone.localdate())
 
     def set_status(self, status: str, *, by: AnyUser | None, reason: str = "") -> None:
         """Move the item to `status`, keeping completion and attestation consistent with it.
@@ -449,6 +445,16 @@ class ChecklistItem(models.Model):
         elif status != self.Status.DONE:
             self.completed_at = None
         self.status = status
+
+
+def item_is_overdue(*, due_date: date | None, status: str, today: date) -> bool:
+    """Past due and neither done nor not applicable: `ChecklistItem.is_overdue`, also for rows read without
+    a model instance (the API's item list reads `.values()`)."""
+    return (
+        due_date is not None
+        and due_date < today
+        and status not in (ChecklistItem.Status.DONE, ChecklistItem.Status.NOT_APPLICABLE)
+    )
 
 
 class ProgramMembershipQuerySet(models.QuerySet["ProgramMembership"]):

@@ -9,13 +9,14 @@ from __future__ import annotations
 from typing import Any
 
 from django import forms
+from django.conf import settings
 from django.contrib import admin, messages
 from django.core.exceptions import PermissionDenied
 from django.http import Http404, HttpRequest, HttpResponse, HttpResponseRedirect
 from django.template.response import TemplateResponse
 from django.urls import path, reverse
 
-from cairn.lib.uploads import stash_upload, take_upload
+from cairn.lib.uploads import read_upload, stash_upload, take_upload
 from roadmap.admin import ProgramAdmin
 from roadmap.models import Program
 from strategy.parser import StrategyError
@@ -72,7 +73,7 @@ class StrategyProgramAdmin(ProgramAdmin):
         form = StrategyUploadForm(request.POST or None, request.FILES or None)
         if request.method == "POST" and form.is_valid():
             upload = form.cleaned_data["file"]
-            data = upload.read()
+            data = read_upload(upload, limit=settings.CAIRN_STRATEGY_MAX_BYTES)
             try:
                 report = strategy_import(
                     data=data,

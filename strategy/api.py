@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from django.conf import settings
 from django.http import Http404
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiResponse, extend_schema, inline_serializer
@@ -14,6 +15,8 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from cairn.lib.uploads import read_upload
+from cairn.openapi import VALIDATION_ERROR_SCHEMA
 from roadmap.models import Program
 from strategy.parser import StrategyError
 from strategy.services import strategy_export, strategy_import
@@ -49,10 +52,11 @@ ImportReportSerializer = inline_serializer(
         "warnings": serializers.ListField(child=serializers.CharField()),
     },
 )
-ImportErrorSerializer = inline_serializer(
-    "StrategyImportError",
-    {"detail": serializers.CharField(), "line": serializers.IntegerField(allow_null=True)},
-)
+IMPORT_ERROR_SCHEMA = {
+    "type": "object",
+    "properties": {"detail": {"type": "string"}, "line": {"type": "integer", "nullable": True}},
+    "required": ["detail", "line"],
+}
 
 
 class StrategyImportView(APIView):
@@ -64,7 +68,10 @@ class StrategyImportView(APIView):
         responses={
             200: ImportReportSerializer,
             201: ImportReportSerializer,
-            400: ImportErrorSerializer,
+            400: OpenApiResponse(
+                {"anyOf": [IMPORT_ERROR_SCHEMA, VALIDATION_ERROR_SCHEMA]},
+                description="A document that cannot be imported (with its line), or an invalid form.",
+            ),
             403: OpenApiResponse(description="Not a manager of the program / may not create programs."),
         },
         description=(
@@ -78,7 +85,7 @@ class StrategyImportView(APIView):
         upload = serializer.validated_data["file"]
         try:
             report = strategy_import(
-                data=upload.read(),
+                data=read_upload(upload, limit=settings.CAIRN_STRATEGY_MAX_BYTES),
                 by=request.user,
                 program_key=serializer.validated_data.get("program", ""),
                 dry_run=serializer.validated_data["dry_run"],

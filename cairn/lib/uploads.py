@@ -1,4 +1,7 @@
-"""An upload kept between an admin preview and its confirmation.
+"""Reading uploads, and an upload kept between an admin preview and its confirmation.
+
+An upload is read only up to one byte past the importer's limit: the importer refuses anything longer with its
+own message, and a multi-gigabyte upload is never held in a web process's memory whole.
 
 The file waits in the user's session (database-backed, so any web node can take the confirmation) under a
 one-time token; one pending upload per kind and session keeps the session small.
@@ -10,7 +13,14 @@ import base64
 import secrets
 from typing import Any
 
+from django.core.files.uploadedfile import UploadedFile
 from django.http import HttpRequest
+
+
+def read_upload(upload: UploadedFile, *, limit: int) -> bytes:
+    """The upload's bytes, or its first `limit + 1` when it is longer (enough for the importer to refuse it)."""
+    upload.seek(0)
+    return upload.read(limit + 1)
 
 
 def stash_upload(request: HttpRequest, kind: str, data: bytes, **details: Any) -> str:
