@@ -178,20 +178,19 @@ _CONTROL_BLOCK = re.compile(
 )
 _OBJECTIVES_LABELS = frozenset({"objectives", "objective", "goals"})
 
-_HEADING = re.compile(r"^ {0,3}(#{1,6})(?:[ \t]+(.*?))?[ \t]*$")
-_CLOSING_HASHES = re.compile(r"[ \t]+#+$")
+# No pattern ends in a lazy group followed by `[ \t]*$`: that backtracks quadratically over a run of blanks inside
+# a line (a 20,000-space line took 25 s), so the greedy groups below keep trailing blanks and callers strip them.
+_HEADING = re.compile(r"^ {0,3}(#{1,6})(?:[ \t]+(.*))?$")
 _RULE = re.compile(r"^ {0,3}([-*_])(?:[ \t]*\1){2,}[ \t]*$")
 _FENCE = re.compile(r"^ {0,3}(`{3,}|~{3,})")
-_TASK = re.compile(r"^([ \t]*)[-*+][ \t]+\[([ xX])\](?:[ \t]+(.*?))?[ \t]*$")
-_NUMBERED_GROUP = re.compile(r"^ {0,3}[0-9]{1,9}[.)][ \t]+\*\*(?P<title>[^*]+?)\*\*[ \t]*:?[ \t]*$")
+_TASK = re.compile(r"^([ \t]*)[-*+][ \t]+\[([ xX])\](?:[ \t]+(.*))?$")
+_NUMBERED_GROUP = re.compile(r"^ {0,3}[0-9]{1,9}[.)][ \t]+\*\*(?P<title>[^*]+?)\*\*[ \t]*(?::[ \t]*)?$")
 _BOLD_LABEL = re.compile(
-    r"^(?P<indent>[ \t]*)(?:(?P<bullet>[-*+])[ \t]+)?\*\*(?P<label>[^*]+?)(?::\*\*|\*\*[ \t]*:)[ \t]*(?P<value>.*?)[ \t]*$"
+    r"^(?P<indent>[ \t]*)(?:(?P<bullet>[-*+])[ \t]+)?\*\*(?P<label>[^*]+?)(?::\*\*|\*\*[ \t]*:)[ \t]*(?P<value>.*)$"
 )
-_BOLD_LINE = re.compile(r"^[ \t]*\*\*(?P<text>[^*]+?)\*\*[ \t]*:?[ \t]*$")
-_PLAIN_BULLET = re.compile(r"^[ \t]*[-*+][ \t]+(?P<text>.*?)[ \t]*$")
-_PLAIN_LABEL = re.compile(
-    r"^[ \t]*[-*+][ \t]+(?P<label>[A-Za-z][A-Za-z ]{1,40}?)[ \t]*:[ \t]*(?P<value>.*?)[ \t]*$"
-)
+_BOLD_LINE = re.compile(r"^[ \t]*\*\*(?P<text>[^*]+?)\*\*[ \t]*(?::[ \t]*)?$")
+_PLAIN_BULLET = re.compile(r"^[ \t]*[-*+][ \t]+(?P<text>.*)$")
+_PLAIN_LABEL = re.compile(r"^[ \t]*[-*+][ \t]+(?P<label>[A-Za-z][A-Za-z ]{1,40}?)[ \t]*:[ \t]*(?P<value>.*)$")
 _TABLE_ROW = re.compile(r"^[ \t]*\|(?P<cells>.*)\|[ \t]*$")
 _PHASE = re.compile(r"^(?:phase|stage)[ \t]+(?P<number>[0-9]{1,3})\b[ \t]*[:.\-–—]?[ \t]*(?P<rest>.*)$", re.I)
 _WINDOW = re.compile(r"\((?P<window>[^()]*)\)[ \t]*$")
@@ -207,6 +206,12 @@ MAX_MONTH = 1200
 MAX_FRONT_MATTER_BYTES = 64 * 1024
 
 
+def _without_closing_hashes(title: str) -> str:
+    """'Title ##' → 'Title': the optional closing sequence of an ATX heading (blanks, then hashes, at the end)."""
+    bare = title.rstrip("#")
+    return bare.rstrip(" \t") if bare != title and bare[-1:] in (" ", "\t") else title
+
+
 def _line_at(text: bytes | str, offset: int) -> int:
     """The line `offset` falls on, counting CRLF, CR and LF line ends the way the parser splits lines."""
     prefix = text[:offset]
@@ -220,7 +225,7 @@ def decode_document(data: bytes | str, *, max_bytes: int) -> str:
     raw = data.encode("utf-8", "surrogatepass") if isinstance(data, str) else data
     if len(raw) > max_bytes:
         raise StrategyError(
-            f"the file is {len(raw):,} bytes; the limit is {max_bytes:,} (setting CAIRN_STRATEGY_MAX_BYTES)."
+            f"the file is over the limit of {max_bytes:,} bytes (setting CAIRN_STRATEGY_MAX_BYTES)."
         )
     if (nul := raw.find(b"\x00")) >= 0:
         raise StrategyError("NUL byte: this looks like a binary file, not markdown.", _line_at(raw, nul))
@@ -387,7 +392,7 @@ class _Parser:
     # --- headings and groups ----------------------------------------------------------------------------
 
     def _heading(self, hashes: int, raw_title: str, number: int) -> None:
-        title = _CLOSING_HASHES.sub("", raw_title).strip()
+        title = _without_closing_hashes(raw_title.rstrip(" \t")).strip()
         self._end_group()
         self._finish_summary()
         self.objectives_for = None
@@ -564,7 +569,7 @@ class _Parser:
 
     def _bold_label(self, match: re.Match[str], number: int) -> None:
         label = match.group("label").strip()
-        value = match.group("value")
+        value = match.group("value").rstrip(" \t")
         bulleted = match.group("bullet") is not None
         if not label:
             self._warn(number, "a bold label with no text is ignored.")
@@ -662,18 +667,18 @@ class _Parser:
     def _plain_bullet(self, match: re.Match[str], line: str, number: int) -> None:
         if self.control_block and (labelled := _PLAIN_LABEL.match(line)):
             field = CONTROL_LABELS.get(labelled.group("label").strip().casefold())
-            if field and labelled.group("value"):
+            if field and (value := labelled.group("value").rstrip(" \t")):
                 self._control(
                     field,
                     labelled.group("label").strip(),
-                    labelled.group("value"),
+                    value,
                     labelled.start("value"),
                     number,
                 )
                 return
         if self.objectives_for is not None:
             phase = self.objectives_for
-            phase.objectives = "\n".join(filter(None, [phase.objectives, match.group("text")]))
+            phase.objectives = "\n".join(filter(None, [phase.objectives, match.group("text").rstrip(" \t")]))
 
     def _finish_summary(self) -> None:
         if self.summary_lines is None:
