@@ -12,15 +12,13 @@ resource in `roadmap.resources` serves the admin's export and defines the same c
 
 from __future__ import annotations
 
-import csv
 import hashlib
-import io
 import json
-import zipfile
+import time
 from collections import defaultdict
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import asdict, dataclass, field
-from datetime import date, datetime
+from datetime import date, datetime, timedelta
 from decimal import Decimal, InvalidOperation
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -30,11 +28,13 @@ from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.core.validators import URLValidator
-from django.db import transaction
+from django.db import DatabaseError, InterfaceError, OperationalError, connection, transaction
+from django.db.models import Q
 from django.utils import timezone
 from simple_history.utils import bulk_create_with_history
 
-from cairn.lib.spreadsheets import unescape_cell
+from cairn import outbox
+from cairn.lib.spreadsheets import Limits, SpreadsheetError, collect_rows, read_csv, read_xlsx, unescape_cell
 from cairn.lib.yaml import load_yaml
 from roadmap import access
 from roadmap.keys import PATH_SEPARATOR, item_key, normalise_text
@@ -116,7 +116,7 @@ class RowError:
     message: str
 
 
-@dataclass
+@dataclass(slots=True)  # one per row of the file: 100,000 of them without a __dict__ each
 class RowResult:
     row: int
     action: str  # new | update | unchanged | invalid
@@ -197,11 +197,14 @@ def read_rows(data: bytes, file_format: str) -> tuple[list[str], list[tuple[int,
     """Headers and (row number, {header: value}) of a file; row 1 is the header row as in a spreadsheet."""
     if len(data) > settings.CAIRN_CHECKLIST_MAX_BYTES:
         raise ChecklistFileError(
-            f"the file is {len(data):,} bytes; the limit is {settings.CAIRN_CHECKLIST_MAX_BYTES:,} "
+            f"the file is over the limit of {settings.CAIRN_CHECKLIST_MAX_BYTES:,} bytes "
             "(setting CAIRN_CHECKLIST_MAX_BYTES)."
         )
     reader = {"csv": _read_csv, "xlsx": _read_xlsx, "json": _read_records, "yaml": _read_records}[file_format]
-    headers, rows = reader(data) if file_format in ("csv", "xlsx") else reader(data, file_format)
+    try:
+        headers, rows = reader(data) if file_format in ("csv", "xlsx") else reader(data, file_format)
+    except SpreadsheetError as exc:
+        raise ChecklistFileError(exc.message, exc.row) from None
     headers = [str(header or "").strip() for header in headers]
     if not any(headers):
         raise ChecklistFileError("the file has no header row naming its columns.", 1)
@@ -223,54 +226,43 @@ def _text(data: bytes) -> str:
         ) from None
 
 
+def _limits() -> Limits:
+    # Rows, cells and an XLSX's unpacked size are capped while reading (cairn.lib.spreadsheets): a small
+    # upload must not make the server unpack, parse or hold more than these.
+    return Limits(
+        rows=settings.CAIRN_CHECKLIST_MAX_ROWS,
+        unzipped_bytes=settings.CAIRN_CHECKLIST_MAX_UNZIPPED_BYTES,
+        rows_setting="CAIRN_CHECKLIST_MAX_ROWS",
+        unzipped_setting="CAIRN_CHECKLIST_MAX_UNZIPPED_BYTES",
+    )
+
+
 def _read_csv(data: bytes) -> tuple[list[str], list[tuple[int, list[Any]]]]:
-    text = _text(data)
-    if "\x00" in text:
-        raise ChecklistFileError("the file contains NUL bytes; it is not a CSV file.")
-    try:
-        records = list(csv.reader(io.StringIO(text, newline="")))
-    except csv.Error as exc:
-        raise ChecklistFileError(f"the CSV cannot be read: {exc}.") from None
-    if not records:
-        raise ChecklistFileError("the file is empty; expected a header row and one row per item.")
-    return records[0], [(index + 2, values) for index, values in enumerate(records[1:])]
+    return read_csv(_text(data), _limits())
 
 
 def _read_xlsx(data: bytes) -> tuple[list[str], list[tuple[int, list[Any]]]]:
-    from openpyxl import load_workbook
-    from openpyxl.utils.exceptions import InvalidFileException
-
-    try:
-        # Formulas stay formulas (data_only=False) so they can be refused rather than trusted.
-        book = load_workbook(io.BytesIO(data), read_only=True, data_only=False)
-    except (zipfile.BadZipFile, InvalidFileException, KeyError, OSError, ValueError) as exc:
-        raise ChecklistFileError(f"the file is not an XLSX spreadsheet ({type(exc).__name__}).") from None
-    sheet = book.worksheets[0]
-    rows = [list(row) for row in sheet.iter_rows(values_only=True)]
-    book.close()
-    if not rows:
-        raise ChecklistFileError("the spreadsheet's first sheet is empty.")
-    return [str(cell or "") for cell in rows[0]], [
-        (index + 2, values) for index, values in enumerate(rows[1:])
-    ]
+    return read_xlsx(data, _limits())
 
 
 def _read_records(data: bytes, file_format: str) -> tuple[list[str], list[tuple[int, list[Any]]]]:
     text = _text(data)
     try:
         records = json.loads(text) if file_format == "json" else load_yaml(text)
-    except (ValueError, yaml.YAMLError) as exc:
+    except (ValueError, RecursionError, yaml.YAMLError) as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f" (line {mark.line + 1})" if mark is not None else ""
+        problem = "it is nested too deeply" if isinstance(exc, RecursionError) else str(exc)
         raise ChecklistFileError(
-            f"the file is not valid {file_format.upper()}: {exc}".splitlines()[0]
+            f"the file is not valid {file_format.upper()}{where}: {problem}".splitlines()[0]
         ) from None
     if not isinstance(records, list) or not all(isinstance(record, dict) for record in records):
         raise ChecklistFileError(f"the {file_format.upper()} file must be a list of objects, one per item.")
     headers: list[str] = []
     for record in records:
         headers += [str(name) for name in record if str(name) not in headers]
-    return headers, [
-        (index + 2, [record.get(name) for name in headers]) for index, record in enumerate(records)
-    ]
+    rows = ((index + 2, [record.get(name) for name in headers]) for index, record in enumerate(records))
+    return collect_rows(rows, _limits(), header=headers)
 
 
 # --- mappings -----------------------------------------------------------------------------------------------
@@ -421,7 +413,15 @@ def checklist_import(
     return report
 
 
-@dataclass
+def _drained(rows: list[tuple[int, dict[str, Any]]]) -> Iterator[tuple[int, dict[str, Any]]]:
+    """The rows first to last, each let go of once taken: the plan keeps what it needs of a row, and 100,000
+    rows' cells would otherwise stay in memory through the writes."""
+    rows.reverse()
+    while rows:
+        yield rows.pop()
+
+
+@dataclass(slots=True)
 class _Planned:
     result: RowResult
     item: ChecklistItem
@@ -466,7 +466,7 @@ class _ChecklistImporter:
         first_row_of_key: dict[str, int] = {}
         mentioned: set[int] = set()
         new_paths: set[tuple[str, ...]] = set()
-        for number, values in rows:
+        for number, values in _drained(rows):
             result, planned = self._plan_row(number, values)
             if planned is not None:
                 key = planned.item.key
@@ -592,7 +592,11 @@ class _ChecklistImporter:
                 problem("weight", "expected a positive number such as 1 or 2.5.")
         if "level" in self.present:
             level_text = text("level")
-            if level_text and (not level_text.isdigit() or not 1 <= int(level_text) <= self.level_count):
+            # ASCII digits only: "²" is a digit to isdigit() but not to int().
+            if level_text and (
+                not (level_text.isascii() and level_text.isdigit() and len(level_text) < 10)
+                or not 1 <= int(level_text) <= self.level_count
+            ):
                 problem("level", f"unknown level; expected a number from 1 to {self.level_count} or empty.")
             else:
                 wanted["level"] = int(level_text) if level_text else None
@@ -636,9 +640,9 @@ class _ChecklistImporter:
                 )
                 fields.add("section_id")
                 continue
-            if new or getattr(item, name) != value:
-                if not new:
-                    changes[name.removesuffix("_id")] = (_shown(getattr(item, name)), _shown(value))
+            # A new item is inserted whole: only an update needs to know its changed fields.
+            if not new and getattr(item, name) != value:
+                changes[name.removesuffix("_id")] = (_shown(getattr(item, name)), _shown(value))
                 fields.add(name)
         status_change = None
         needs_reason = status in ChecklistItem.STATUSES_NEEDING_REASON
@@ -713,20 +717,23 @@ class _ChecklistImporter:
                 creates.append(item)
             elif fields:
                 item.updated_at = now
-                updates[frozenset(fields | {"updated_at"})].append(item)
+                item.version += 1  # an edit based on the version before this import is refused (EditConflict)
+                updates[frozenset(fields | {"updated_at", "version"})].append(item)
             if progress is not None and index % BATCH == 0:
                 progress(index)
-        if creates:
+        # One batch at a time, items then their history rows: the same statements as all at once, but the
+        # history instances of 100,000 items no longer sit in memory together.
+        for start in range(0, len(creates), BATCH):
             bulk_create_with_history(
-                creates, ChecklistItem, batch_size=BATCH, default_user=self.by,
+                creates[start : start + BATCH], ChecklistItem, batch_size=BATCH, default_user=self.by,
                 default_change_reason=self.reason, default_date=now,
             )  # fmt: skip
         for fields, items in updates.items():
-            ChecklistItem.objects.bulk_update(items, sorted(fields), batch_size=BATCH)
+            _update_rows(items, sorted(fields))
         changed = [item for items in updates.values() for item in items]
-        if changed:
+        for start in range(0, len(changed), BATCH):
             ChecklistItem.history.bulk_history_create(
-                changed, batch_size=BATCH, update=True, default_user=self.by,
+                changed[start : start + BATCH], batch_size=BATCH, update=True, default_user=self.by,
                 default_change_reason=self.reason, default_date=now,
             )  # fmt: skip
         if progress is not None:
@@ -758,6 +765,30 @@ class _ChecklistImporter:
                 self.sections[path] = section
                 batch.append(section)
             Section.objects.bulk_create(batch)
+
+
+def _update_rows(items: list[ChecklistItem], fields: list[str]) -> None:
+    """Write `fields` of every item: one parameterised UPDATE by id, run over a batch of items at a time.
+
+    Not `bulk_update`: its CASE WHEN id = … THEN … per field and item took longer to build than everything
+    else a re-import of 1,000 changed rows out of 10,000 does. Values are prepared as bulk_update prepares them.
+    """
+    meta = ChecklistItem._meta
+    columns = [meta.get_field(name) for name in fields]
+    quote = connection.ops.quote_name
+    assignments = ", ".join(f"{quote(column.column)} = %s" for column in columns)
+    # Only model column names, quoted, go into the text; every value is a parameter.
+    sql = f"UPDATE {quote(meta.db_table)} SET {assignments} WHERE {quote(meta.pk.column)} = %s"  # noqa: S608
+    with connection.cursor() as cursor:
+        for start in range(0, len(items), BATCH):
+            cursor.executemany(
+                sql,
+                [
+                    [column.get_db_prep_save(getattr(item, column.attname), connection) for column in columns]
+                    + [item.pk]
+                    for item in items[start : start + BATCH]
+                ],
+            )
 
 
 def _shown(value: Any) -> str:
@@ -794,9 +825,8 @@ def import_run_start(
         raise PermissionDenied(f"Only managers of {program.key} may import checklists into it.")
     file_format = detect_format(source_name, file_format)
     parsed_mapping = mapping_from(mapping, mapping_text)
-    _, rows = prepared_rows(
-        data, file_format, parsed_mapping
-    )  # refuse an unreadable file before recording it
+    # Refuse an unreadable file before recording it; keep only the count (the rows are read again to import).
+    row_count = len(prepared_rows(data, file_format, parsed_mapping)[1])
     run = ImportRun.objects.create(
         program=program,
         source_name=source_name[:300],
@@ -806,15 +836,15 @@ def import_run_start(
         sha256=file_sha256(data),
         dry_run=dry_run,
         commit_valid=commit_valid,
-        rows=len(rows),
+        rows=row_count,
         created_by=by if by is not None and by.is_authenticated else None,
     )
-    if not inline and len(rows) > settings.CAIRN_CHECKLIST_INLINE_ROWS:
+    if not inline and row_count > settings.CAIRN_CHECKLIST_INLINE_ROWS:
         from roadmap.tasks import checklist_import_run  # tasks import this module
 
         run.source = data
         run.save(update_fields=["source"])
-        transaction.on_commit(lambda: checklist_import_run.delay(run_id=run.pk))
+        outbox.enqueue(checklist_import_run, run_id=run.pk)
         return run, None
     report = _execute(run, data, parsed_mapping, by)
     return run, report
@@ -827,13 +857,36 @@ def mapping_from(name: str, text: str) -> Mapping | None:
     return load_mapping(name) if name else None
 
 
-def import_run_execute(*, run_id: int) -> str:
-    """Run a queued import once: the pending → running claim makes a redelivered task a no-op."""
-    claimed = ImportRun.objects.filter(pk=run_id, status=ImportRun.Status.PENDING).update(
-        status=ImportRun.Status.RUNNING, started_at=timezone.now()
+class ImportRunBusy(Exception):
+    """The run is claimed by an attempt that may still be running: try again once its lease has expired."""
+
+    def __init__(self, run_id: int, retry_in: float) -> None:
+        super().__init__(f"import run {run_id} is claimed by another attempt for {retry_in:.0f} more seconds")
+        self.retry_in = max(retry_in, 0.0)
+
+
+# Recording a failure outlives a database restart: a few reconnections, up to about half a minute in all.
+RECORD_BACKOFF_SECONDS = (0.5, 1, 2, 4, 8, 8, 8)
+
+
+def import_run_execute(*, run_id: int, task_id: str = "") -> str:
+    """Run a queued import once.
+
+    The claim (pending → running) makes a redelivered task a no-op while the attempt that claimed the run may
+    still be running: ImportRunBusy says when to look again. A claim older than CAIRN_CHECKLIST_IMPORT_TIME_LIMIT
+    belongs to a dead worker (the hard time limit ends any attempt still going), and the import is one
+    transaction, so the killed attempt wrote nothing: the run is claimed again and runs from the start.
+    """
+    now = timezone.now()
+    lease = timedelta(seconds=settings.CAIRN_CHECKLIST_IMPORT_TIME_LIMIT)
+    abandoned = Q(status=ImportRun.Status.RUNNING, started_at__lt=now - lease)
+    claimed = ImportRun.objects.filter(Q(status=ImportRun.Status.PENDING) | abandoned, pk=run_id).update(
+        status=ImportRun.Status.RUNNING, started_at=now, task_id=task_id[:64]
     )
     run = ImportRun.objects.select_related("program", "created_by").get(pk=run_id)
     if not claimed:
+        if run.status == ImportRun.Status.RUNNING and run.started_at is not None:
+            raise ImportRunBusy(run.pk, (run.started_at + lease - now).total_seconds())
         return run.status
     try:
         _execute(
@@ -843,12 +896,33 @@ def import_run_execute(*, run_id: int) -> str:
             run.created_by,
         )
     except Exception as exc:
-        ImportRun.objects.filter(pk=run.pk).update(
-            status=ImportRun.Status.FAILED, error=str(exc)[:2000], finished_at=timezone.now(), source=None
-        )
+        _run_failed(run.pk, exc)
         if not isinstance(exc, ChecklistFileError | PermissionDenied):
             raise
     return ImportRun.objects.values_list("status", flat=True).get(pk=run.pk)
+
+
+def _run_failed(run_id: int, exc: Exception) -> None:
+    """Record why the run failed. When the database itself failed (a restart drops every connection), the
+    import's transaction was rolled back: reconnect, waiting for the server to come back, and say so."""
+    error = str(exc)
+    if isinstance(exc, DatabaseError):
+        error = (
+            f"The database failed during the import ({' '.join(error.split()) or type(exc).__name__}). "
+            "The import runs in one transaction, which was rolled back: nothing was written. "
+            "Import the file again."
+        )
+    for pause in (*RECORD_BACKOFF_SECONDS, None):
+        try:
+            ImportRun.objects.filter(pk=run_id).update(
+                status=ImportRun.Status.FAILED, error=error[:2000], finished_at=timezone.now(), source=None
+            )
+            return
+        except (OperationalError, InterfaceError):
+            if pause is None:
+                raise
+            connection.close()  # a broken connection is not reused: the next query opens a new one
+            time.sleep(pause)
 
 
 def _execute(run: ImportRun, data: bytes, mapping: Mapping | None, by: AnyUser | None) -> ChecklistReport:
