@@ -423,7 +423,15 @@ class _Importer:
             bulk_update_with_history(
                 [*updates, *archived],
                 ChecklistItem,
-                [*ITEM_FIELDS, *ITEM_STATUS_FIELDS, "archived_at", "order", "source_line", "updated_at", "version"],
+                [
+                    *ITEM_FIELDS,
+                    *ITEM_STATUS_FIELDS,
+                    "archived_at",
+                    "order",
+                    "source_line",
+                    "updated_at",
+                    "version",
+                ],
                 batch_size=500,
                 default_user=self.history_user,
                 default_change_reason=self.reason,

@@ -51,7 +51,8 @@ from tests.services.conftest import (
 pytestmark = pytest.mark.services
 
 VISIBILITY_TIMEOUT = 2
-IMPORT_TIME_LIMIT = 15  # longer than a worker takes to start: the redelivery finds the claim alive and retries
+# Longer than a worker takes to start: the redelivery finds the claim alive and retries.
+IMPORT_TIME_LIMIT = 15
 SOURCE_TIMEOUT = 5  # the collector gives up after this; the kill comes first
 ABANDONED_AFTER = 1
 ITEMS = 1500  # enough for the scorecard's appendix and the import to take seconds
