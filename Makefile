@@ -43,7 +43,7 @@ format: $(VENV)/.installed-test
 test: $(VENV)/.installed-test lint
 	DJANGO_SETTINGS_MODULE=tests.settings $(BIN)/python manage.py makemigrations --check --dry-run
 ifeq ($(CI),true)
-	env -u DATABASE_URL $(BIN)/pytest -m "not services and not heavy"
+	env -u DATABASE_URL $(BIN)/pytest -m "not services and not heavy and not browser"
 	DATABASE_URL=$(CI_DATABASE_URL) CAIRN_TEST_BROKER_URL=$(CI_BROKER_URL) CAIRN_TEST_AMQP_URL=$(CI_AMQP_URL) $(BIN)/pytest
 else
 	$(BIN)/pytest
