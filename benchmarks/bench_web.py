@@ -11,8 +11,6 @@ from __future__ import annotations
 import json
 import os
 import urllib.request
-from datetime import UTC, date, datetime, timedelta
-from decimal import Decimal
 
 from django.contrib.auth import get_user_model
 from django.contrib.auth.hashers import PBKDF2PasswordHasher
@@ -24,9 +22,8 @@ from rest_framework.authtoken.models import Token
 from benchmarks import serve
 from benchmarks.harness import Figure, ratio
 from benchmarks.load import Target, load
-from governance.models import ControlledDocument
-from metrics.models import Measurement, Metric
-from roadmap.models import ChecklistItem, Phase, Program, ProgramMembership, Section
+from benchmarks.programs import add_items, scored_program
+from roadmap.models import ChecklistItem, Program, ProgramMembership
 
 # run.py skips this module, with a line saying so, on any other database.
 VENDORS = ("postgresql",)
@@ -43,58 +40,12 @@ BARE_DASHBOARD = f"/bench/dashboard/{PROGRAM}/"
 
 
 def _program() -> tuple[Program, object]:
-    program = Program.objects.create(key=PROGRAM, title="Web benchmark", start_date=date(2026, 1, 1))
-    phases = [
-        Phase.objects.create(program=program, order=n, code=f"P{n}", name=f"Phase {n}", start_month=6 * n - 5,
-                             end_month=6 * n, target_level=n)
-        for n in (1, 2, 3)
-    ]  # fmt: skip
-    for n in range(8):
-        Section.objects.create(
-            program=program, title=f"Area {n}", is_capability_area=True, phase=phases[n % 3]
-        )
-    for number in range(10):
-        metric = Metric.objects.create(
-            program=program,
-            key=f"m{number}",
-            name=f"Metric {number}",
-            baseline=Decimal(0),
-            target=Decimal(100),
-        )
-        Measurement.objects.bulk_create(
-            Measurement(metric=metric, value=Decimal(day), observed_at=datetime(2026, 6, 1, tzinfo=UTC) + timedelta(days=day))
-            for day in range(60)
-        )  # fmt: skip
-    ControlledDocument.objects.create(program=program, title="Strategy", next_review_due=date(2026, 3, 1))
+    program = scored_program(key=PROGRAM, title="Web benchmark")
     # Hashed as production hashes it: the test settings' MD5 hasher is not one the served settings accept.
     password = PBKDF2PasswordHasher().encode(PASSWORD, PBKDF2PasswordHasher().salt())
     manager = get_user_model().objects.create(username="bench-web-manager", password=password)
     ProgramMembership.objects.create(program=program, user=manager, role="manager")
     return program, manager
-
-
-def _items(program: Program, owner: object, start: int, total: int) -> None:
-    sections = list(Section.objects.filter(program=program))
-    done_at = datetime(2026, 9, 1, tzinfo=UTC)
-    ChecklistItem.objects.bulk_create(
-        ChecklistItem(
-            program=program,
-            section=sections[number % len(sections)],
-            phase=sections[number % len(sections)].phase,
-            key=f"item-{number}",
-            ref=f"R.{number}",
-            order=number,
-            title=f"Requirement {number}: keep the evidence for this control current and reviewed",
-            description="Collect the evidence, review it and attest it before the due date.",
-            level=1 + number % 3,
-            owner=owner if number % 4 == 0 else None,
-            status=ChecklistItem.Status.DONE if number % 3 else ChecklistItem.Status.NOT_STARTED,
-            completed_at=done_at if number % 3 else None,
-            attested_at=done_at if number % 3 else None,
-            due_date=date(2026, 10, 1) if number % 13 == 0 else None,
-        )
-        for number in range(start, total)
-    )
 
 
 def _queries(client: Client, path: str, **headers: str) -> int:
@@ -142,9 +93,9 @@ def run() -> list[Figure]:
     program, manager = _program()
     token = Token.objects.create(user=manager).key
     try:
-        _items(program, manager, 0, 100)
+        add_items(program, start=0, total=100, owner=manager)
         small_api, small_dashboard = _counts(manager, token)
-        _items(program, manager, 100, ITEMS)
+        add_items(program, start=100, total=ITEMS, owner=manager)
         large_api, large_dashboard = _counts(manager, token)
         with connection.cursor() as cursor:
             # What autovacuum does to a live database: right after a bulk insert the planner takes the tables
