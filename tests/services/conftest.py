@@ -5,15 +5,19 @@ Locally these tests skip when a service is missing; under CI=true they fail inst
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import socket
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager, suppress
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
+from typing import Any
 from urllib.parse import urlparse
 
 import kombu.pools
@@ -230,3 +234,32 @@ def wait_until(predicate, *, timeout: float, what: str, log: Path | None = None)
         time.sleep(0.2)
     tail = log.read_text(errors="replace")[-3000:] if log and log.exists() else ""
     pytest.fail(f"timed out after {timeout}s waiting for {what}\n{tail}")
+
+
+class SloHandler(BaseHTTPRequestHandler):
+    """A service-level endpoint answering {"data": {"availability": 99.95}}, one request per connection."""
+
+    protocol_version = "HTTP/1.1"
+
+    def log_message(self, format: str, *args: Any) -> None:
+        pass
+
+    def do_GET(self) -> None:
+        body = json.dumps({"data": {"availability": 99.95}}).encode()
+        self.send_response(200)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(body)))
+        self.send_header("Connection", "close")
+        self.end_headers()
+        self.wfile.write(body)
+        self.close_connection = True
+
+
+@pytest.fixture
+def slo_url() -> Iterator[str]:
+    server = ThreadingHTTPServer(("127.0.0.1", 0), SloHandler)
+    server.daemon_threads = True
+    threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True).start()
+    yield f"http://127.0.0.1:{server.server_address[1]}/slo"
+    server.shutdown()
+    server.server_close()

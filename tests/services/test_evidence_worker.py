@@ -2,17 +2,9 @@
 
 from __future__ import annotations
 
-import json
-import os
 import re
-import subprocess
-import sys
-import threading
-from collections.abc import Iterator
 from decimal import Decimal
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
-from typing import Any
 
 import kombu
 import pytest
@@ -23,57 +15,12 @@ from metrics import services
 from metrics.models import CollectionRun, EvidenceSource, Measurement
 from metrics.tasks import collect_due
 from tests.factories import MetricFactory
-from tests.services.conftest import ROOT, start_worker, stop, wait_until
+from tests.services.conftest import start_beat, start_worker, stop, wait_until
 
 pytestmark = pytest.mark.services
 
 TICK_SECONDS = 5
 FINISHED_TASK = re.compile(r"Task metrics\.tasks\.collect_due\[[^\]]+\] succeeded")
-
-
-class SloHandler(BaseHTTPRequestHandler):
-    protocol_version = "HTTP/1.1"
-
-    def log_message(self, format: str, *args: Any) -> None:
-        pass
-
-    def do_GET(self) -> None:
-        body = json.dumps({"data": {"availability": 99.95}}).encode()
-        self.send_response(200)
-        self.send_header("Content-Type", "application/json")
-        self.send_header("Content-Length", str(len(body)))
-        self.send_header("Connection", "close")
-        self.end_headers()
-        self.wfile.write(body)
-        self.close_connection = True
-
-
-@pytest.fixture
-def slo_url() -> Iterator[str]:
-    server = ThreadingHTTPServer(("127.0.0.1", 0), SloHandler)
-    server.daemon_threads = True
-    threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True).start()
-    yield f"http://127.0.0.1:{server.server_address[1]}/slo"
-    server.shutdown()
-    server.server_close()
-
-
-def start_beat(*, database_url: str, broker_url: str, log: Path) -> subprocess.Popen:
-    """Celery beat with the database scheduler, in the environment `start_worker` gives workers."""
-    env = {
-        **os.environ,
-        "DJANGO_SETTINGS_MODULE": "cairn.settings",
-        "SECRET_KEY": "services-test-secret",
-        "DEBUG": "false",
-        "DATABASE_URL": database_url,
-        "CELERY_BROKER_URL": broker_url,
-        "DATABASE_CONN_MAX_AGE": "0",
-    }
-    return subprocess.Popen(
-        [sys.executable, "-m", "celery", "-A", "cairn", "beat", "--scheduler",
-         "django_celery_beat.schedulers:DatabaseScheduler", "--loglevel", "INFO"],
-        cwd=ROOT, env=env, stdout=log.open("wb"), stderr=subprocess.STDOUT,
-    )  # fmt: skip
 
 
 def finished_tasks(log: Path) -> int:

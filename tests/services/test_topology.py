@@ -7,14 +7,9 @@ and repeated ticks record nothing twice: one measurement per collection slot, on
 
 from __future__ import annotations
 
-import json
 import re
-import threading
-from collections.abc import Iterator
 from decimal import Decimal
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
-from typing import Any
 
 import pytest
 from django.utils import timezone
@@ -31,32 +26,6 @@ pytestmark = pytest.mark.services
 
 TICK_SECONDS = 5
 SOURCES = 3
-
-
-@pytest.fixture
-def slo_url() -> Iterator[str]:
-    class Handler(BaseHTTPRequestHandler):
-        protocol_version = "HTTP/1.1"
-
-        def log_message(self, format: str, *args: Any) -> None:
-            pass
-
-        def do_GET(self) -> None:
-            body = json.dumps({"data": {"availability": 99.9}}).encode()
-            self.send_response(200)
-            self.send_header("Content-Type", "application/json")
-            self.send_header("Content-Length", str(len(body)))
-            self.send_header("Connection", "close")
-            self.end_headers()
-            self.wfile.write(body)
-            self.close_connection = True
-
-    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    server.daemon_threads = True
-    threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True).start()
-    yield f"http://127.0.0.1:{server.server_address[1]}/slo"
-    server.shutdown()
-    server.server_close()
 
 
 def task_ids(log: Path, task: str) -> set[str]:
